@@ -1,0 +1,1 @@
+"""`migrate`: per-module Alembic branches in one shared async environment."""

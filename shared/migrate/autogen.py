@@ -1,0 +1,204 @@
+"""Scoped autogenerate: a revision for one module's tables only, diffed on a shadow database.
+
+The shadow database is built from the migrations of the module and what it depends on, so the
+result is the same whatever state the developer's own database is in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic.autogenerate import RevisionContext, produce_migrations
+from alembic.operations import ops
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Enum, Table
+from sqlalchemy.engine import URL, Connection
+
+from alembic import command as alembic_command
+from shared.migrate.database import public_tables
+from shared.migrate.discovery import Discovery, discover
+from shared.migrate.errors import ConfigError
+from shared.migrate.graph import ScriptGraph
+from shared.migrate.manifest import Module
+from shared.migrate.runner import run_with_connection
+from shared.migrate.shadow import shadow_database
+from shared.migrate.translate import alembic_errors
+
+RENDER_OPTS: dict[str, Any] = {
+    "upgrade_token": "upgrades",
+    "downgrade_token": "downgrades",
+    "process_revision_directives": None,
+    "sqlalchemy_module_prefix": "sa.",
+    "alembic_module_prefix": "op.",
+    "user_module_prefix": None,
+    "render_as_batch": False,
+    "render_item": None,
+    "compare_type": True,
+    "compare_server_default": True,
+}
+
+
+@dataclass(frozen=True)
+class Written:
+    path: Path
+    revision: str
+    depends_on: tuple[str, ...]
+
+
+def create_revision(
+    graph: ScriptGraph, module: Module, head: str | None, message: str, server: URL
+) -> Written | None:
+    """Diff `module`'s models against its migrations; write the revision, or None if no change."""
+    discovery = discover(graph.manifest)
+    with shadow_database(server) as shadow:
+        return run_with_connection(
+            shadow,
+            lambda conn: _diff_and_write(conn, graph, discovery, module, head, message),
+            command="create",
+        )
+
+
+def _diff_and_write(
+    conn: Connection,
+    graph: ScriptGraph,
+    discovery: Discovery,
+    module: Module,
+    head: str | None,
+    message: str,
+) -> Written | None:
+    manifest = graph.manifest
+    graph.config.attributes.update(connection=conn, load_models=False)
+    deps = manifest.dependency_closure(module.name)[:-1]
+    with alembic_errors():
+        for dep in deps:
+            dep_head = graph.head(dep)
+            if dep_head:
+                alembic_command.upgrade(graph.config, dep_head)
+        before = public_tables(conn)
+        if head:
+            alembic_command.upgrade(graph.config, head)
+    created_here = public_tables(conn) - before - {manifest.settings.version_table}
+    conn.commit()
+
+    mine = discovery.tables_of(module.name) | created_here
+
+    def include_object(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:
+        table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
+        return table is None or table in mine
+
+    context = MigrationContext.configure(
+        connection=conn,
+        opts={
+            **RENDER_OPTS,
+            "include_object": include_object,
+            "target_metadata": discovery.metadata,
+        },
+    )
+    produced = produce_migrations(context, discovery.metadata)
+    assert produced.upgrade_ops is not None and produced.downgrade_ops is not None
+    if produced.upgrade_ops.is_empty():
+        return None
+    _drop_enums_with_tables(produced.upgrade_ops)
+    _drop_enums_with_tables(produced.downgrade_ops)
+    depends_on = _cross_module_dependencies(graph, discovery, module, head, produced.upgrade_ops)
+    return _write(graph, module, head, message, depends_on, context, produced)
+
+
+def _write(
+    graph: ScriptGraph,
+    module: Module,
+    head: str | None,
+    message: str,
+    depends_on: tuple[str, ...],
+    context: MigrationContext,
+    produced: ops.MigrationScript,
+) -> Written:
+    def fill(ctx: Any, rev: Any, directives: list[ops.MigrationScript]) -> None:
+        assert produced.upgrade_ops is not None and produced.downgrade_ops is not None
+        directives[0].upgrade_ops = produced.upgrade_ops
+        directives[0].downgrade_ops = produced.downgrade_ops
+
+    revision_context = RevisionContext(
+        graph.config,
+        graph.script,
+        {
+            "message": message,
+            "autogenerate": False,
+            "sql": False,
+            "head": head or "base",
+            "splice": False,
+            "branch_label": None if head else module.branch,
+            "version_path": str(module.versions),
+            "rev_id": None,
+            "depends_on": list(depends_on) or None,
+        },
+        process_revision_directives=fill,
+    )
+    with alembic_errors():
+        revision_context.run_no_autogenerate("heads", context)
+        script = next(iter(revision_context.generate_scripts()))
+    assert script is not None
+    return Written(Path(script.path), script.revision, depends_on)
+
+
+def _walk(container: Any) -> Iterator[Any]:
+    for op in getattr(container, "ops", []):
+        yield op
+        yield from _walk(op)
+
+
+def _referenced_tables(upgrade_ops: ops.UpgradeOps) -> set[str]:
+    names: set[str] = set()
+    for op in _walk(upgrade_ops):
+        if isinstance(op, ops.CreateTableOp):
+            fks = [fk for c in op.to_table().constraints for fk in getattr(c, "elements", [])]
+            names |= {fk.target_fullname.rsplit(".", 1)[0] for fk in fks}
+        elif isinstance(op, ops.AddColumnOp):
+            names |= {fk.target_fullname.rsplit(".", 1)[0] for fk in op.column.foreign_keys}
+        elif isinstance(op, ops.CreateForeignKeyOp):
+            names.add(op.referent_table)
+    return names
+
+
+def _cross_module_dependencies(
+    graph: ScriptGraph,
+    discovery: Discovery,
+    module: Module,
+    head: str | None,
+    upgrade_ops: ops.UpgradeOps,
+) -> tuple[str, ...]:
+    """Heads of the other modules whose tables the new revision references by foreign key."""
+    allowed = {m.name for m in graph.manifest.dependency_closure(module.name)}
+    already = graph.ancestors([head] if head else [])
+    result: list[str] = []
+    for table in sorted(_referenced_tables(upgrade_ops)):
+        owner = discovery.owners.get(table)
+        if owner is None or owner == module.name:
+            continue
+        if owner not in allowed:
+            raise ConfigError(
+                f"module '{module.name}' references table '{table}' of module '{owner}', which "
+                f"is not in its depends_on; add '{owner}' to depends_on of module "
+                f"'{module.name}' in migrations.yaml"
+            )
+        owner_head = graph.head(graph.manifest.module(owner))
+        if owner_head and owner_head not in already and owner_head not in result:
+            result.append(owner_head)
+    return tuple(result)
+
+
+def _drop_enums_with_tables(container: ops.OpContainer) -> None:
+    """PostgreSQL keeps an enum type after DROP TABLE; drop it too so up/down/up works."""
+    for index in range(len(container.ops) - 1, -1, -1):
+        op = container.ops[index]
+        if not isinstance(op, ops.DropTableOp):
+            continue
+        table: Table = op.to_table()
+        names = sorted(
+            {c.type.name for c in table.columns if isinstance(c.type, Enum) and c.type.name}
+        )
+        for offset, name in enumerate(names, start=1):
+            container.ops.insert(index + offset, ops.ExecuteSQLOp(f'DROP TYPE IF EXISTS "{name}"'))

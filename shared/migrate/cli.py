@@ -1,0 +1,229 @@
+"""The `migrate` command line: parses flags, calls one command, renders, maps errors to exits."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from shared.migrate import commands, output
+from shared.migrate.errors import EXIT_FAILED, MigrateError
+from shared.migrate.graph import Position
+from shared.migrate.manifest import Manifest, find_manifest, load_manifest
+from shared.migrate.planner import Step
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Per-module Alembic migrations for a monorepo sharing one PostgreSQL database.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+Branch = Annotated[
+    str | None,
+    typer.Option("--branch", "--module", "-b", help="A module name or its branch label."),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+LockWait = Annotated[
+    float,
+    typer.Option(help="Seconds to wait for another migration holding the lock."),
+]
+Plan = Annotated[bool, typer.Option("--plan", help="Show what would run; change nothing.")]
+
+
+@dataclass
+class Globals:
+    config: Path | None = None
+    database_url: str | None = None
+    debug: bool = False
+
+    def manifest(self) -> Manifest:
+        return load_manifest(self.config or find_manifest(Path.cwd()))
+
+    def target(self) -> commands.Target:
+        return commands.Target(self.manifest(), self.database_url)
+
+
+state = Globals()
+
+
+@app.callback()
+def main_options(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="The manifest; default: migrations.yaml found upwards."
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="PostgreSQL URL; default: $DATABASE_URL, else the built-in default.",
+            show_default=False,
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    state.config, state.database_url, state.debug = config, database_url, debug
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except MigrateError as exc:
+        if state.debug:
+            traceback.print_exc()
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130) from None
+
+
+def _call(fn: Callable[[], T]) -> T:
+    with _errors():
+        return fn()
+
+
+def _progress(step: Step) -> None:
+    typer.echo(output.step_line(step))
+
+
+@app.command()
+def up(
+    branch: Branch = None,
+    revision: Annotated[
+        str | None, typer.Option("--revision", "-r", help="Stop at this revision.")
+    ] = None,
+    sql: Annotated[bool, typer.Option("--sql", help="Print the SQL; do not connect.")] = False,
+    plan: Plan = False,
+    lock_wait: LockWait = commands.DEFAULT_LOCK_WAIT,
+) -> None:
+    """Apply pending revisions: every module, one module (with its dependencies), or up to R."""
+    result = _call(
+        lambda: commands.up(
+            state.target(),
+            branch,
+            revision,
+            sql=sql,
+            plan=plan,
+            lock_wait=lock_wait,
+            on_step=_progress,
+        )
+    )
+    typer.echo(output.run_summary(result, "up"))
+
+
+@app.command()
+def down(
+    branch: Branch = None,
+    revision: Annotated[
+        str | None,
+        typer.Option("--revision", "-r", help="Roll back to this revision ('base': all)."),
+    ] = None,
+    cascade: Annotated[
+        bool, typer.Option("--cascade", help="Also roll back other modules' dependent revisions.")
+    ] = False,
+    plan: Plan = False,
+    lock_wait: LockWait = commands.DEFAULT_LOCK_WAIT,
+) -> None:
+    """Roll back one revision of a module, or down to R."""
+    result = _call(
+        lambda: commands.down(
+            state.target(),
+            branch,
+            revision,
+            cascade=cascade,
+            plan=plan,
+            lock_wait=lock_wait,
+            on_step=_progress,
+        )
+    )
+    typer.echo(output.run_summary(result, "down"))
+
+
+@app.command()
+def create(
+    message: Annotated[str, typer.Argument(help="What the revision does, in a few words.")],
+    module: Annotated[
+        str, typer.Option("--module", "--branch", "-m", help="The module the revision is for.")
+    ],
+    no_autogenerate: Annotated[
+        bool, typer.Option("--no-autogenerate", help="Write an empty revision.")
+    ] = False,
+    shadow_url: Annotated[
+        str | None,
+        typer.Option(help="Server for the shadow database; default: the database URL's server."),
+    ] = None,
+) -> None:
+    """Write a new revision for one module, from its models (autogenerate) or empty."""
+    target = _call(state.target)
+    result = _call(
+        lambda: commands.create(
+            target, message, module, autogenerate=not no_autogenerate, shadow_url=shadow_url
+        )
+    )
+    typer.echo(output.created(result, target.manifest.root))
+
+
+@app.command()
+def current(branch: Branch = None, as_json: Json = False) -> None:
+    """Show the revision each module is at."""
+    positions = _call(lambda: _only(commands.positions(state.target()), branch))
+    typer.echo(output.current(positions, as_json))
+
+
+@app.command()
+def status(
+    as_json: Json = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 unless every module is up to date.")
+    ] = False,
+) -> None:
+    """One row per module: current revision, head, pending count, state."""
+    positions = _call(lambda: commands.positions(state.target()))
+    typer.echo(output.status(positions, as_json))
+    if check and any(p.state != "up to date" for p in positions):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def history(
+    branch: Branch = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show files.")] = False,
+    as_json: Json = False,
+) -> None:
+    """List revisions per module, newest first."""
+    manifest = _call(state.manifest)
+    data = _call(lambda: commands.history(manifest, branch))
+    typer.echo(output.history(data, manifest.root, verbose, as_json))
+
+
+@app.command()
+def heads(as_json: Json = False) -> None:
+    """Show each module's head revision."""
+    typer.echo(output.heads(_call(lambda: commands.heads(state.manifest())), as_json))
+
+
+def _only(positions: list[Position], branch: str | None) -> list[Position]:
+    if branch is None:
+        return positions
+    module = state.manifest().module(branch)
+    return [p for p in positions if p.module == module.name]
+
+
+def main() -> None:
+    app(prog_name="migrate")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,331 @@
+"""One function per `migrate` verb. Each returns data and prints nothing."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import URL, Connection
+
+from alembic import command as alembic_command
+from shared.db.url import resolve_url, to_async_url
+from shared.migrate import autogen
+from shared.migrate.database import version_rows
+from shared.migrate.errors import ConfigError, MigrateError, RevisionError
+from shared.migrate.graph import Position, Revision, ScriptGraph
+from shared.migrate.manifest import Manifest, Module
+from shared.migrate.planner import Step, downgrade_plan, upgrade_plan
+from shared.migrate.runner import run_with_connection
+from shared.migrate.translate import alembic_errors, server_message
+
+OnStep = Callable[[Step], None]
+DEFAULT_LOCK_WAIT = 300.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the command points: the manifest and the database URL as given (or not)."""
+
+    manifest: Manifest
+    database_url: str | None = None
+
+    @property
+    def url(self) -> URL:
+        raw = resolve_url(self.database_url, self.manifest.settings.database_url_env)
+        try:
+            return to_async_url(raw)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    steps: list[Step]
+    sql: str | None = None
+    planned_only: bool = False
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    module: str
+    path: Path | None
+    revision: str | None
+    depends_on: tuple[str, ...] = field(default_factory=tuple)
+
+
+class RevisionFailed(MigrateError):
+    def __init__(self, revision: Revision, cause: BaseException, root: Path) -> None:
+        super().__init__(
+            f"module '{revision.module}' revision {revision.revision} "
+            f"({revision.path.relative_to(root)}) failed: {_reason(cause)}; the revisions "
+            "before it are applied; fix the file and run the command again"
+        )
+
+
+def _reason(exc: BaseException) -> str:
+    if hasattr(exc, "orig"):
+        return server_message(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+# ---- up / down ---------------------------------------------------------------------------
+
+
+def up(
+    target: Target,
+    branch: str | None = None,
+    revision: str | None = None,
+    *,
+    sql: bool = False,
+    plan: bool = False,
+    lock_wait: float = DEFAULT_LOCK_WAIT,
+    on_step: OnStep | None = None,
+) -> RunResult:
+    """`migrate up`: every module to its head, or one module (and its dependencies), or to R."""
+    graph = ScriptGraph(target.manifest)
+    destination = _up_destination(graph, branch, revision)
+    if sql:
+        return RunResult(steps=[], sql=_offline(graph, destination))
+
+    def work(conn: Connection) -> RunResult:
+        rows = _known_rows(graph, conn)
+        if destination is None:
+            return RunResult(steps=[], planned_only=plan)
+        steps = upgrade_plan(graph, destination, rows)
+        if plan or not steps:
+            return RunResult(steps=steps, planned_only=plan)
+        done = _run_steps(
+            graph, conn, steps, on_step, lambda: alembic_command.upgrade(graph.config, destination)
+        )
+        return RunResult(steps=done)
+
+    return run_with_connection(
+        target.url,
+        work,
+        command="up",
+        lock=target.manifest.settings.version_table,
+        lock_wait=lock_wait,
+    )
+
+
+def down(
+    target: Target,
+    branch: str | None = None,
+    revision: str | None = None,
+    *,
+    cascade: bool = False,
+    plan: bool = False,
+    lock_wait: float = DEFAULT_LOCK_WAIT,
+    on_step: OnStep | None = None,
+) -> RunResult:
+    """`migrate down`: one revision back in a module, or down to R; dependents need --cascade."""
+    graph = ScriptGraph(target.manifest)
+    manifest = target.manifest
+
+    def work(conn: Connection) -> RunResult:
+        rows = _known_rows(graph, conn)
+        positions = {p.module: p for p in graph.positions(rows)}
+        module = _down_module(manifest, positions, branch)
+        if module is None or not positions[module.name].current:
+            return RunResult(steps=[])
+        destination = _down_destination(graph, module, positions[module.name], revision)
+        steps = downgrade_plan(graph, destination, rows)
+        others = [s for s in steps if s.module != module.name]
+        if others and not cascade:
+            raise RevisionError(
+                f"rolling back module '{module.name}' would also roll back "
+                + ", ".join(f"{s.module} {s.revision}" for s in others)
+                + " which depend on it; roll those back first or pass --cascade"
+            )
+        if plan or not steps:
+            return RunResult(steps=steps, planned_only=plan)
+        done = _run_steps(
+            graph,
+            conn,
+            steps,
+            on_step,
+            lambda: alembic_command.downgrade(graph.config, destination),
+        )
+        return RunResult(steps=done)
+
+    return run_with_connection(
+        target.url,
+        work,
+        command="down",
+        lock=manifest.settings.version_table,
+        lock_wait=lock_wait,
+    )
+
+
+def _up_destination(graph: ScriptGraph, branch: str | None, revision: str | None) -> str | None:
+    """The Alembic target: R, or the module's head (Alembic adds what it depends on), or all."""
+    manifest = graph.manifest
+    module = manifest.module(branch) if branch else None
+    if revision:
+        return graph.resolve(module, revision)
+    scope = manifest.dependency_closure(module.name) if module else list(manifest.modules)
+    heads = [graph.head(m) for m in scope]  # refuses a module with two heads
+    if module is None:
+        return "heads" if any(heads) else None
+    return heads[-1]
+
+
+def _down_module(
+    manifest: Manifest, positions: dict[str, Position], branch: str | None
+) -> Module | None:
+    if branch:
+        return manifest.module(branch)
+    started = [name for name, p in positions.items() if p.current]
+    if len(started) > 1:
+        raise ConfigError(
+            f"several modules have applied revisions ({', '.join(started)}); name one with --branch"
+        )
+    return manifest.module(started[0]) if started else None
+
+
+def _down_destination(
+    graph: ScriptGraph, module: Module, position: Position, revision: str | None
+) -> str:
+    if revision in ("base", f"{module.branch}@base"):
+        return f"{module.branch}@base"
+    if revision:
+        rev = graph.resolve(module, revision)
+        if rev not in graph.ancestors(position.current):
+            raise RevisionError(
+                f"revision {rev} of module '{module.name}' is not applied; "
+                f"`migrate current --branch {module.name}` shows where it is"
+            )
+        return rev
+    current = graph.revisions[position.current[0]]
+    parents = [p for p in current.parents if graph.revisions[p].module == module.name]
+    return parents[0] if len(parents) == 1 else f"{module.branch}@-1"
+
+
+def _known_rows(graph: ScriptGraph, conn: Connection) -> tuple[str, ...]:
+    rows = version_rows(conn, graph.manifest.settings.version_table)
+    conn.commit()  # end the read's implicit transaction: each revision gets its own
+    unknown = [r for r in rows if r not in graph.revisions]
+    if unknown:
+        raise RevisionError(
+            f"the database is at revision {unknown[0]}, which no module's migrations contain "
+            "(a newer build applied it?); deploy the code that has it, or stamp the database"
+        )
+    return rows
+
+
+def _run_steps(
+    graph: ScriptGraph,
+    conn: Connection,
+    plan: list[Step],
+    on_step: OnStep | None,
+    run: Callable[[], object],
+) -> list[Step]:
+    """Run the Alembic command with progress events; on failure name the revision that failed."""
+    done: list[Step] = []
+    started = time.monotonic()
+
+    def applied(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+        nonlocal started
+        now = time.monotonic()
+        direction = "up" if step.is_upgrade else "down"
+        planned = next(s for s in plan if s.revision == step.up_revision_id)
+        event = Step(planned.module, planned.revision, planned.message, direction, now - started)
+        started = now
+        done.append(event)
+        if on_step:
+            on_step(event)
+
+    graph.config.attributes.update(
+        connection=conn, load_models=False, configure={"on_version_apply": [applied]}
+    )
+    try:
+        with alembic_errors():
+            run()
+    except MigrateError:
+        raise
+    except Exception as exc:
+        conn.rollback()
+        finished = {s.revision for s in done}
+        failed = next((s for s in plan if s.revision not in finished), None)
+        if failed is None:
+            raise
+        raise RevisionFailed(graph.revisions[failed.revision], exc, graph.manifest.root) from exc
+    return done
+
+
+def _offline(graph: ScriptGraph, destination: str | None) -> str:
+    """The SQL `up` would run on an empty database, rendered without connecting."""
+    if destination is None:
+        return ""
+    buffer = io.StringIO()
+    graph.config.output_buffer = buffer
+    graph.config.attributes["load_models"] = False
+    with alembic_errors():
+        alembic_command.upgrade(graph.config, destination, sql=True)
+    return buffer.getvalue()
+
+
+# ---- create ------------------------------------------------------------------------------
+
+
+def create(
+    target: Target,
+    message: str,
+    module_name: str,
+    *,
+    autogenerate: bool = True,
+    shadow_url: str | None = None,
+) -> CreateResult:
+    """`migrate create`: a new revision on the module's head, in its versions directory."""
+    manifest = target.manifest
+    module = manifest.module(module_name)
+    if not message.strip():
+        raise ConfigError("the revision message is empty; describe the change in a few words")
+    graph = ScriptGraph(manifest)
+    head = graph.head(module)
+    if not autogenerate:
+        with alembic_errors():
+            script = alembic_command.revision(
+                graph.config,
+                message,
+                head=head or "base",
+                branch_label=None if head else module.branch,
+                version_path=str(module.versions),
+            )
+        assert script is not None and not isinstance(script, list)
+        return CreateResult(module.name, Path(script.path), script.revision)
+    server = to_async_url(shadow_url) if shadow_url else target.url
+    written = autogen.create_revision(graph, module, head, message, server)
+    if written is None:
+        return CreateResult(module.name, None, None)
+    return CreateResult(module.name, written.path, written.revision, written.depends_on)
+
+
+# ---- read-only views ---------------------------------------------------------------------
+
+
+def positions(target: Target) -> list[Position]:
+    """`migrate current` and `migrate status`: where each module stands (reads, never writes)."""
+    graph = ScriptGraph(target.manifest)
+
+    def work(conn: Connection) -> list[Position]:
+        return graph.positions(version_rows(conn, target.manifest.settings.version_table))
+
+    return run_with_connection(target.url, work, command="status")
+
+
+def history(manifest: Manifest, branch: str | None = None) -> dict[str, list[Revision]]:
+    """`migrate history`: each module's revisions, newest first (no database, no models)."""
+    graph = ScriptGraph(manifest)
+    modules = [manifest.module(branch)] if branch else list(manifest.modules)
+    return {m.name: graph.of_module(m.name) for m in modules}
+
+
+def heads(manifest: Manifest) -> dict[str, list[str]]:
+    """`migrate heads`: each module's head(s) (no database, no models)."""
+    graph = ScriptGraph(manifest)
+    return {m.name: graph.heads(m.name) for m in manifest.modules}

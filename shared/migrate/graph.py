@@ -1,0 +1,199 @@
+"""The script graph: every module's revisions, heads and dependencies, and where a database is.
+
+Built from the manifest alone (alembic.ini is not read); the URL never enters the Config.
+"""
+
+from __future__ import annotations
+
+from argparse import Namespace
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.script import Script, ScriptDirectory
+
+from shared.migrate.errors import ConfigError, MultipleHeads, RevisionError
+from shared.migrate.manifest import Manifest, Module
+from shared.migrate.translate import alembic_errors
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One revision file, attributed to the module whose versions directory holds it."""
+
+    revision: str
+    module: str
+    parents: tuple[str, ...]
+    depends_on: tuple[str, ...]
+    message: str
+    path: Path
+    branch_labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where the database stands for one module."""
+
+    module: str
+    branch: str
+    current: tuple[str, ...]
+    heads: tuple[str, ...]
+    pending: int
+    state: str
+
+
+def build_config(manifest: Manifest) -> Config:
+    """The Alembic Config for the manifest, built in code; `attributes` carries the rest."""
+    config = Config(cmd_opts=Namespace(quiet=True, x=None))  # quiet: commands print, not Alembic
+    config.set_main_option("script_location", _escape(manifest.script_location))
+    config.set_main_option("path_separator", "newline")
+    config.set_main_option(
+        "version_locations", "\n".join(_escape(m.versions) for m in manifest.modules)
+    )
+    config.attributes["manifest"] = manifest
+    return config
+
+
+def _escape(path: Path) -> str:
+    return str(path).replace("%", "%%")
+
+
+class ScriptGraph:
+    def __init__(self, manifest: Manifest) -> None:
+        self.manifest = manifest
+        self.config = build_config(manifest)
+        with alembic_errors():
+            self.script = ScriptDirectory.from_config(self.config)
+
+    @cached_property
+    def revisions(self) -> dict[str, Revision]:
+        """Every revision by id, each attributed to its module (by the directory of its file)."""
+        by_dir = {m.versions: m.name for m in self.manifest.modules}
+        result: dict[str, Revision] = {}
+        with alembic_errors():
+            scripts = list(self.script.walk_revisions())
+        for script in scripts:
+            path = Path(script.path).resolve()
+            module = by_dir.get(path.parent)
+            if module is None:
+                raise ConfigError(
+                    f"{path}: revision {script.revision} is outside every module's versions "
+                    "directory; move it into one listed in migrations.yaml"
+                )
+            result[script.revision] = Revision(
+                revision=script.revision,
+                module=module,
+                parents=tuple(script._versioned_down_revisions),
+                depends_on=tuple(script._resolved_dependencies),
+                message=(script.doc or "").strip(),
+                path=path,
+                branch_labels=tuple(sorted(script.branch_labels)),
+            )
+        return result
+
+    def of_module(self, module: str) -> list[Revision]:
+        """The module's revisions, newest first (each after everything that builds on it)."""
+        mine = {r.revision: r for r in self.revisions.values() if r.module == module}
+        ordered: list[Revision] = []
+        placed: set[str] = set()
+        remaining = dict(mine)
+        while remaining:
+            # a revision is ready once every child inside the module is placed
+            ready = [
+                rev
+                for rev in remaining.values()
+                if not any(
+                    rev.revision in c.parents and c.revision not in placed
+                    for c in remaining.values()
+                )
+            ]
+            for rev in sorted(ready, key=lambda r: r.revision):
+                ordered.append(rev)
+                placed.add(rev.revision)
+                del remaining[rev.revision]
+        return ordered
+
+    def heads(self, module: str) -> list[str]:
+        mine = self.of_module(module)
+        children = {p for r in mine for p in r.parents}
+        return [r.revision for r in mine if r.revision not in children]
+
+    def head(self, module: Module) -> str | None:
+        """The module's one head (None before its first revision); two heads are an error."""
+        heads = self.heads(module.name)
+        if len(heads) > 1:
+            raise MultipleHeads(module.name, heads)
+        return heads[0] if heads else None
+
+    def ancestors(self, revisions: Iterable[str]) -> set[str]:
+        """The revisions and everything they build on, through parents and depends_on."""
+        seen: set[str] = set()
+        stack = [r for r in revisions if r in self.revisions]
+        while stack:
+            rev = stack.pop()
+            if rev in seen:
+                continue
+            seen.add(rev)
+            info = self.revisions[rev]
+            stack.extend(p for p in (*info.parents, *info.depends_on) if p in self.revisions)
+        return seen
+
+    def descendants(self, revisions: Iterable[str]) -> set[str]:
+        """Every revision that builds on one of `revisions`, in any module."""
+        targets = set(revisions)
+        return {r for r in self.revisions if r not in targets and self.ancestors([r]) & targets}
+
+    def resolve(self, module: Module | None, text: str) -> str:
+        """A revision named on the command line (id, unique prefix, or `base`) as a full id."""
+        candidates = [
+            r
+            for r in self.revisions.values()
+            if r.revision.startswith(text) and (module is None or r.module == module.name)
+        ]
+        exact = [r for r in candidates if r.revision == text]
+        if exact:
+            return exact[0].revision
+        if len(candidates) == 1:
+            return candidates[0].revision
+        scope = f" in module '{module.name}'" if module else ""
+        if not candidates:
+            raise RevisionError(
+                f"unknown revision '{text}'{scope}; see `migrate history` for the known revisions"
+            )
+        raise RevisionError(
+            f"revision '{text}'{scope} is ambiguous ({', '.join(r.revision for r in candidates)});"
+            " give more characters"
+        )
+
+    def positions(self, version_rows: Iterable[str]) -> list[Position]:
+        """Each module's current revision, head and pending count, from the version table rows."""
+        rows = list(version_rows)
+        applied = self.ancestors(rows)
+        unknown = [r for r in rows if r not in self.revisions]
+        result = []
+        for module in self.manifest.modules:
+            mine = self.of_module(module.name)
+            done = [r for r in mine if r.revision in applied]
+            children = {p for r in done for p in r.parents}
+            current = tuple(r.revision for r in done if r.revision not in children)
+            heads = tuple(self.heads(module.name))
+            pending = len(self.ancestors(heads) & {r.revision for r in mine} - applied)
+            if unknown and not current:
+                state = "unknown revision"
+                current = tuple(unknown)
+            elif pending == 0:
+                state = "up to date"
+            elif current:
+                state = "behind"
+            else:
+                state = "not started"
+            result.append(Position(module.name, module.branch, current, heads, pending, state))
+        return result
+
+    def script_of(self, revision: str) -> Script:
+        with alembic_errors():
+            script = self.script.get_revision(revision)
+        assert script is not None
+        return script

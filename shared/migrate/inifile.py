@@ -1,0 +1,54 @@
+"""`alembic.ini`'s version_locations, kept in step with the manifest so plain `alembic` works."""
+
+from __future__ import annotations
+
+import configparser
+import re
+from pathlib import Path
+
+from shared.migrate.manifest import Manifest
+
+INI_NAME = "alembic.ini"
+_LOCATIONS_BLOCK = re.compile(r"^version_locations\s*=.*?(?=^\S|\Z)", re.MULTILINE | re.DOTALL)
+
+
+def ini_path(manifest: Manifest) -> Path:
+    return manifest.root / INI_NAME
+
+
+def expected_locations(manifest: Manifest) -> list[str]:
+    """Each module's versions directory, as alembic.ini spells it (relative to %(here)s)."""
+    return [
+        f"%(here)s/{m.versions.relative_to(manifest.root).as_posix()}" for m in manifest.modules
+    ]
+
+
+def read_locations(path: Path) -> list[str]:
+    """The version_locations alembic.ini lists now (uninterpolated), one per line."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(path, encoding="utf-8")
+    raw = parser.get("alembic", "version_locations", fallback="")
+    return [line.strip() for line in raw.splitlines() if line.strip()]
+
+
+def in_step(manifest: Manifest) -> bool:
+    path = ini_path(manifest)
+    return path.is_file() and read_locations(path) == expected_locations(manifest)
+
+
+def write_locations(manifest: Manifest) -> bool:
+    """Rewrite alembic.ini's version_locations from the manifest; True when the file changed."""
+    path = ini_path(manifest)
+    text = path.read_text(encoding="utf-8")
+    block = (
+        "version_locations =\n"
+        + "".join(f"    {loc}\n" for loc in expected_locations(manifest))
+        + "\n"
+    )
+    new, count = _LOCATIONS_BLOCK.subn(lambda _: block, text, count=1)
+    if count == 0:
+        new = text.replace("[alembic]\n", "[alembic]\n" + block, 1)
+    if new == text:
+        return False
+    path.write_text(new, encoding="utf-8")
+    return True

@@ -1,0 +1,270 @@
+"""`migrations.yaml`: the modules, their paths and dependencies, and the global settings.
+
+Loaded once into frozen dataclasses; every problem is a ConfigError naming the key and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shared.migrate.errors import ConfigError
+
+MANIFEST_NAME = "migrations.yaml"
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*\Z")
+MODULE_KEYS = {"name", "path", "models", "versions", "branch", "depends_on"}
+SETTINGS_KEYS = {"version_table", "database_url_env", "metadata", "script_location"}
+TOP_KEYS = {"settings", "modules"}
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+    branch: str
+    path: Path
+    models: str
+    versions: Path
+    depends_on: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Settings:
+    version_table: str = "alembic_version"
+    database_url_env: str = "DATABASE_URL"
+    metadata: str = "shared.db:metadata"
+    script_location: str = "alembic"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    settings: Settings
+    modules: tuple[Module, ...]
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def script_location(self) -> Path:
+        return self.root / self.settings.script_location
+
+    @property
+    def names(self) -> list[str]:
+        return [m.name for m in self.modules]
+
+    def module(self, name_or_branch: str) -> Module:
+        """The module named NAME or labelled NAME (`--branch` and `--module` accept both)."""
+        from shared.migrate.errors import UnknownModule
+
+        for module in self.modules:
+            if name_or_branch in (module.name, module.branch):
+                return module
+        raise UnknownModule(name_or_branch, self.names)
+
+    def dependency_closure(self, name: str) -> list[Module]:
+        """The module and everything it depends on, dependencies first."""
+        seen: list[Module] = []
+
+        def visit(module: Module) -> None:
+            if module in seen:
+                return
+            for dep in module.depends_on:
+                visit(self.module(dep))
+            seen.append(module)
+
+        visit(self.module(name))
+        return seen
+
+    def dependents(self, name: str) -> list[Module]:
+        """Modules that declare `name` among their dependencies, directly or not."""
+        return [m for m in self.modules if m.name != name and name in self._deps_of(m.name)]
+
+    def _deps_of(self, name: str) -> set[str]:
+        return {m.name for m in self.dependency_closure(name)} - {name}
+
+    def ordered(self) -> list[Module]:
+        """Every module, each after the modules it depends on."""
+        result: list[Module] = []
+        for module in self.modules:
+            for dep in self.dependency_closure(module.name):
+                if dep not in result:
+                    result.append(dep)
+        return result
+
+
+def find_manifest(start: Path) -> Path:
+    """`migrations.yaml` in `start` or the nearest directory above it (the `--config` default)."""
+    for directory in [start, *start.parents]:
+        candidate = directory / MANIFEST_NAME
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"no {MANIFEST_NAME} found in {start} or any parent directory; "
+        "run from the repository or pass --config PATH"
+    )
+
+
+def load_manifest(path: Path) -> Manifest:
+    """Read and validate a manifest file."""
+    path = path.resolve()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the manifest ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path.name}{at}: not valid YAML; fix the syntax") from None
+    return parse_manifest(path, data)
+
+
+def parse_manifest(path: Path, data: Any) -> Manifest:
+    """Validate the YAML document `data` read from `path`."""
+    where = path.name
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping with 'modules' (and optional 'settings')")
+    _no_unknown_keys(data, TOP_KEYS, where)
+    settings = _parse_settings(data.get("settings") or {}, where)
+    raw_modules = data.get("modules")
+    if not isinstance(raw_modules, list) or not raw_modules:
+        raise ConfigError(f"{where}: 'modules' must be a non-empty list of modules")
+    modules = tuple(_parse_module(path.parent, raw, i, where) for i, raw in enumerate(raw_modules))
+    _check_unique(modules, where)
+    manifest = Manifest(path=path, settings=settings, modules=modules)
+    _check_dependencies(manifest, where)
+    return manifest
+
+
+def _no_unknown_keys(data: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(map(str, data)) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key '{unknown[0]}'; allowed keys: {', '.join(sorted(allowed))}"
+        )
+
+
+def _parse_settings(raw: Any, where: str) -> Settings:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: 'settings' must be a mapping")
+    _no_unknown_keys(raw, SETTINGS_KEYS, f"{where} settings")
+    values: dict[str, str] = {}
+    for key, value in raw.items():
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where}: settings.{key} must be a non-empty string")
+        values[key] = value
+    table = values.get("version_table")
+    if table is not None and not NAME_PATTERN.match(table):
+        raise ConfigError(f"{where}: settings.version_table '{table}' must match [a-z][a-z0-9_]*")
+    return Settings(**values)
+
+
+def _parse_module(root: Path, raw: Any, index: int, where: str) -> Module:
+    if isinstance(raw, str):
+        raw = {"name": raw}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: modules[{index}] must be a name or a mapping with 'name'")
+    _no_unknown_keys(raw, MODULE_KEYS, f"{where} modules[{index}]")
+    name = raw.get("name")
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise ConfigError(
+            f"{where}: modules[{index}].name {name!r} must match [a-z][a-z0-9_]* "
+            "(lowercase letters, digits, underscores)"
+        )
+    key = f"{where}: module '{name}'"
+    branch = _string(raw, "branch", name, key)
+    if not NAME_PATTERN.match(branch):
+        raise ConfigError(f"{key}: branch {branch!r} must match [a-z][a-z0-9_]*")
+    package = _inside(root, _string(raw, "path", f"services/{name}", key), f"{key}: path")
+    versions = _inside(
+        root,
+        _string(raw, "versions", f"{raw.get('path', f'services/{name}')}/migrations", key),
+        f"{key}: versions",
+    )
+    if not package.is_dir():
+        raise ConfigError(
+            f"{key}: path '{package.relative_to(root)}' is not a directory; create it or fix 'path'"
+        )
+    if not versions.is_dir():
+        raise ConfigError(
+            f"{key}: versions directory '{versions.relative_to(root)}' does not "
+            "exist; create it or fix 'versions'"
+        )
+    depends_on = raw.get("depends_on") or []
+    if isinstance(depends_on, str):
+        depends_on = [depends_on]
+    if not isinstance(depends_on, list) or not all(isinstance(d, str) for d in depends_on):
+        raise ConfigError(f"{key}: depends_on must be a list of module names")
+    return Module(
+        name=name,
+        branch=branch,
+        path=package,
+        models=_string(raw, "models", f"services.{name}.models", key),
+        versions=versions,
+        depends_on=tuple(depends_on),
+    )
+
+
+def _string(raw: dict[str, Any], field: str, default: str, key: str) -> str:
+    value = raw.get(field, default)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key}: '{field}' must be a non-empty string")
+    return value
+
+
+def _inside(root: Path, relative: str, key: str) -> Path:
+    """A path from the manifest, refused when it leaves the repository."""
+    resolved = (root / relative).resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise ConfigError(f"{key} '{relative}' points outside the repository; use a path in it")
+    return resolved
+
+
+def _check_unique(modules: tuple[Module, ...], where: str) -> None:
+    names: dict[str, str] = {}
+    for module in modules:
+        for kind, value in (("name", module.name), ("branch", module.branch)):
+            if value in names and not (kind == "branch" and names[value] == module.name):
+                raise ConfigError(
+                    f"{where}: {kind} '{value}' is used by two modules ('{names[value]}' and "
+                    f"'{module.name}'); give each module its own"
+                )
+            names.setdefault(value, module.name)
+    dirs: dict[Path, str] = {}
+    for module in modules:
+        if module.versions in dirs:
+            raise ConfigError(
+                f"{where}: modules '{dirs[module.versions]}' and '{module.name}' share the "
+                "versions directory; give each module its own"
+            )
+        dirs[module.versions] = module.name
+
+
+def _check_dependencies(manifest: Manifest, where: str) -> None:
+    known = set(manifest.names)
+    for module in manifest.modules:
+        for dep in module.depends_on:
+            if dep not in known:
+                raise ConfigError(
+                    f"{where}: module '{module.name}' depends_on unknown module '{dep}'; "
+                    f"known modules: {', '.join(manifest.names)}"
+                )
+            if dep == module.name:
+                raise ConfigError(f"{where}: module '{module.name}' depends_on itself; remove it")
+    for module in manifest.modules:
+        _find_cycle(manifest, module.name, [], where)
+
+
+def _find_cycle(manifest: Manifest, name: str, path: list[str], where: str) -> None:
+    if name in path:
+        cycle = " -> ".join([*path[path.index(name) :], name])
+        raise ConfigError(f"{where}: depends_on forms a cycle ({cycle}); remove one of them")
+    module = next(m for m in manifest.modules if m.name == name)
+    for dep in module.depends_on:
+        _find_cycle(manifest, dep, [*path, name], where)

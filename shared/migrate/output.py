@@ -1,0 +1,144 @@
+"""Rendering command results: short human lines and tables, or JSON. Nothing here computes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from shared.migrate.commands import CreateResult, RunResult
+from shared.migrate.graph import Position, Revision
+from shared.migrate.planner import Step
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    lines = [headers, *rows]
+    return "\n".join(
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip() for line in lines
+    )
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2)
+
+
+def step_line(step: Step) -> str:
+    verb = "Applying" if step.direction == "up" else "Unapplying"
+    took = f" ({step.seconds:.2f}s)" if step.seconds is not None else ""
+    return f"{verb} {step.module} {step.revision} {step.message}... OK{took}"
+
+
+def run_summary(result: RunResult, direction: str) -> str:
+    if result.sql is not None:
+        return result.sql.rstrip("\n")
+    if result.planned_only:
+        if not result.steps:
+            return "Nothing to do."
+        verb = "apply" if direction == "up" else "unapply"
+        return "\n".join(
+            [f"Would {verb}:"] + [f"  {s.module} {s.revision} {s.message}" for s in result.steps]
+        )
+    if not result.steps:
+        return "No migrations to apply." if direction == "up" else "No migrations to unapply."
+    noun = "revision" if len(result.steps) == 1 else "revisions"
+    done = "Applied" if direction == "up" else "Unapplied"
+    return f"{done} {len(result.steps)} {noun}."
+
+
+def created(result: CreateResult, root: Path) -> str:
+    if result.path is None:
+        return f"No changes in module '{result.module}'; no revision written."
+    line = f"Created {result.path.relative_to(root)} (revision {result.revision})"
+    if result.depends_on:
+        line += f", depends on {', '.join(result.depends_on)}"
+    return line
+
+
+def _current(position: Position) -> str | None:
+    return ",".join(position.current) or None
+
+
+def _head(position: Position) -> str | None:
+    return ",".join(position.heads) or None
+
+
+def current(positions: list[Position], as_json: bool) -> str:
+    if as_json:
+        return to_json(
+            {
+                "modules": [
+                    {"module": p.module, "branch": p.branch, "current": _current(p)}
+                    for p in positions
+                ]
+            }
+        )
+    return table(["MODULE", "CURRENT"], [[p.module, _current(p) or "-"] for p in positions])
+
+
+def status(positions: list[Position], as_json: bool) -> str:
+    if as_json:
+        return to_json(
+            {
+                "modules": [
+                    {
+                        "module": p.module,
+                        "branch": p.branch,
+                        "current": _current(p),
+                        "head": _head(p),
+                        "pending": p.pending,
+                        "state": p.state,
+                    }
+                    for p in positions
+                ]
+            }
+        )
+    return table(
+        ["MODULE", "CURRENT", "HEAD", "PENDING", "STATE"],
+        [
+            [p.module, _current(p) or "-", _head(p) or "-", str(p.pending), p.state]
+            for p in positions
+        ],
+    )
+
+
+def heads(data: dict[str, list[str]], as_json: bool) -> str:
+    if as_json:
+        return to_json({"modules": [{"module": m, "heads": h} for m, h in data.items()]})
+    return table(["MODULE", "HEAD"], [[m, ", ".join(h) or "-"] for m, h in data.items()])
+
+
+def _revision_json(rev: Revision, root: Path) -> dict[str, Any]:
+    return {
+        "revision": rev.revision,
+        "parents": list(rev.parents),
+        "depends_on": list(rev.depends_on),
+        "message": rev.message,
+        "path": rev.path.relative_to(root).as_posix(),
+    }
+
+
+def history(data: dict[str, list[Revision]], root: Path, verbose: bool, as_json: bool) -> str:
+    if as_json:
+        return to_json(
+            {
+                "modules": [
+                    {"module": m, "revisions": [_revision_json(r, root) for r in revs]}
+                    for m, revs in data.items()
+                ]
+            }
+        )
+    lines: list[str] = []
+    for module, revisions in data.items():
+        lines.append(f"{module}:")
+        if not revisions:
+            lines.append("  (no revisions)")
+        for rev in revisions:
+            parents = ", ".join(rev.parents) or "<base>"
+            lines.append(f"  {parents} -> {rev.revision}  {rev.message}")
+            if verbose:
+                lines.append(f"      file: {rev.path.relative_to(root)}")
+                if rev.depends_on:
+                    lines.append(f"      depends on: {', '.join(rev.depends_on)}")
+    return "\n".join(lines)

@@ -1,0 +1,108 @@
+"""A real PostgreSQL for every test: TEST_DATABASE_URL's server, or an embedded one.
+
+Each test gets a fresh database on that server, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests import pg
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PROJECT_FILES = ["migrations.yaml", "alembic.ini", "alembic", "services"]
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """The URL of a PostgreSQL server's maintenance database (asyncpg driver)."""
+    given = os.environ.get("TEST_DATABASE_URL")
+    if given:
+        yield make_url(given).set(drivername="postgresql+asyncpg").render_as_string(False)
+        return
+    from shared import devserver
+
+    data = Path(tempfile.mkdtemp(prefix="migrate-tests-")) / "pgdata"
+    url, server = devserver.start(data, keep_running=False)
+    try:
+        yield url
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def database_url(server_url: str) -> Iterator[str]:
+    """A fresh, empty database for one test."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    pg.execute(server_url, f'CREATE DATABASE "{name}"')
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        pg.execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class Project:
+    """A copy of the repository's manifest, env and services in a temporary directory."""
+
+    root: Path
+    database_url: str
+
+    def migrate(self, *args: str, env: dict[str, str] | None = None, url: bool = True) -> Run:
+        """Run the real `migrate` console script in the project, as a user would."""
+        return self.run([str(BIN / "migrate"), *args], env=env, url=url)
+
+    def alembic(self, *args: str) -> Run:
+        return self.run([str(BIN / "alembic"), *args])
+
+    def run(self, argv: list[str], env: dict[str, str] | None = None, url: bool = True) -> Run:
+        environ = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        if url:
+            environ["DATABASE_URL"] = self.database_url
+        environ.update(env or {})
+        done = subprocess.run(
+            argv, cwd=self.root, env=environ, capture_output=True, text=True, timeout=120
+        )
+        return Run(done.returncode, done.stdout, done.stderr)
+
+    def versions(self, module: str) -> list[Path]:
+        return sorted((self.root / "services" / module / "migrations").glob("*.py"))
+
+    def edit(self, relative: str, old: str, new: str) -> None:
+        path = self.root / relative
+        text = path.read_text()
+        assert old in text, f"{old!r} not in {relative}"
+        path.write_text(text.replace(old, new, 1))
+
+
+@pytest.fixture
+def project(tmp_path: Path, database_url: str) -> Project:
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in PROJECT_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, root / name)
+    return Project(root, database_url)

@@ -1,0 +1,76 @@
+"""Test helpers that talk to PostgreSQL directly (asyncpg), to read the catalog."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import URL, make_url
+
+
+def _connect_args(url: str | URL) -> dict[str, Any]:
+    parsed = make_url(url) if isinstance(url, str) else url
+    args: dict[str, Any] = {
+        "user": parsed.username,
+        "password": parsed.password,
+        "database": parsed.database,
+        "host": parsed.query.get("host", parsed.host),
+        "port": int(parsed.query.get("port", parsed.port or 5432)),
+    }
+    return {k: v for k, v in args.items() if v is not None}
+
+
+def fetch(url: str | URL, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    async def run() -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(**_connect_args(url))
+        try:
+            return [tuple(r) for r in await conn.fetch(sql, *params)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def execute(url: str | URL, sql: str) -> None:
+    async def run() -> None:
+        conn = await asyncpg.connect(**_connect_args(url))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def tables(url: str) -> set[str]:
+    return {r[0] for r in fetch(url, "SELECT tablename FROM pg_tables WHERE schemaname='public'")}
+
+
+def columns(url: str, table: str) -> set[str]:
+    rows = fetch(
+        url,
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema='public' AND table_name=$1",
+        table,
+    )
+    return {r[0] for r in rows}
+
+
+def constraints(url: str, table: str) -> dict[str, str]:
+    rows = fetch(
+        url,
+        "SELECT conname, contype::text FROM pg_constraint WHERE conrelid = to_regclass($1)",
+        table,
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+def enum_types(url: str) -> set[str]:
+    return {r[0] for r in fetch(url, "SELECT typname FROM pg_type WHERE typtype = 'e'")}
+
+
+def version_rows(url: str, table: str = "alembic_version") -> set[str]:
+    if not fetch(url, "SELECT to_regclass($1)", table)[0][0]:
+        return set()
+    return {r[0] for r in fetch(url, f"SELECT version_num FROM {table}")}
