@@ -5,6 +5,7 @@ Each test gets a fresh database on that server, dropped afterwards.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -84,6 +85,13 @@ class Project:
             argv, cwd=self.root, env=environ, capture_output=True, text=True, timeout=120
         )
         return Run(done.returncode, done.stdout, done.stderr)
+
+    def head_file(self, module: str) -> Path:
+        """The file of the module's (single) head revision, found through `migrate heads`."""
+        data = json.loads(self.migrate("heads", "--json", url=False).out)
+        [head] = next(m["heads"] for m in data["modules"] if m["module"] == module)
+        [path] = (self.root / "services" / module / "migrations").glob(f"{head}_*.py")
+        return path
 
     def versions(self, module: str) -> list[Path]:
         return sorted((self.root / "services" / module / "migrations").glob("*.py"))

@@ -1,0 +1,143 @@
+"""`create`: files written into the module's own directory, touching only its own tables."""
+
+from __future__ import annotations
+
+import json
+
+from tests import pg
+from tests.conftest import Project
+
+AGENTS_MODEL = "services/agents/models.py"
+USERS_MODEL = "services/users/models.py"
+NAME_LINE = "    name: Mapped[str] = mapped_column(String(100))\n"
+EMAIL_LINE = "    email: Mapped[str] = mapped_column(String(320), unique=True)\n"
+
+
+def add_agent_column(project: Project) -> None:
+    project.edit(
+        AGENTS_MODEL, NAME_LINE, NAME_LINE + "    priority: Mapped[int | None] = mapped_column()\n"
+    )
+
+
+def add_user_column(project: Project) -> None:
+    project.edit(
+        USERS_MODEL,
+        EMAIL_LINE,
+        EMAIL_LINE + "    locale: Mapped[str | None] = mapped_column(String(16))\n",
+    )
+
+
+def new_files(project: Project, module: str, before: list) -> list:  # type: ignore[type-arg]
+    return [p for p in project.versions(module) if p not in before]
+
+
+def test_create_writes_only_the_modules_change_and_up_applies_it(project: Project) -> None:
+    assert project.migrate("up").code == 0
+    add_agent_column(project)
+    add_user_column(project)
+    before = {m: project.versions(m) for m in ("users", "agents", "billing")}
+
+    result = project.migrate("create", "add column", "--module", "agents")
+    assert result.code == 0, result.err
+    [written] = new_files(project, "agents", before["agents"])
+    assert result.out.strip().startswith(f"Created services/agents/migrations/{written.name}")
+    text = written.read_text()
+    assert "op.add_column('agents', sa.Column('priority'" in text
+    assert "locale" not in text and "'users'" not in text
+    assert "branch_labels: str | Sequence[str] | None = None" in text
+    assert new_files(project, "users", before["users"]) == []
+    assert new_files(project, "billing", before["billing"]) == []
+
+    up = project.migrate("up", "--branch", "agents")
+    assert up.code == 0, up.err
+    assert "priority" in pg.columns(project.database_url, "agents")
+    assert "locale" not in pg.columns(project.database_url, "users")
+
+    # the users change was left alone, and is still found by a create for users
+    users = project.migrate("create", "add locale", "--module", "users")
+    assert users.code == 0, users.err
+    [users_file] = new_files(project, "users", before["users"])
+    assert "op.add_column('users', sa.Column('locale'" in users_file.read_text()
+    assert "priority" not in users_file.read_text()
+
+
+def test_create_gives_the_same_file_whatever_the_database_state(project: Project) -> None:
+    add_agent_column(project)
+    bodies = []
+    for prepare in (
+        ("down", "--branch", "users", "--revision", "base", "--cascade"),
+        ("up", "--branch", "users"),
+        ("up",),
+    ):
+        assert project.migrate(*prepare).code == 0
+        before = project.versions("agents")
+        result = project.migrate("create", "add priority", "--module", "agents")
+        assert result.code == 0, result.err
+        [written] = new_files(project, "agents", before)
+        bodies.append(written.read_text().split("depends_on", 1)[1])
+        written.unlink()
+    assert bodies[0] == bodies[1] == bodies[2]
+    assert "priority" in bodies[0]
+
+
+def test_no_change_writes_nothing(project: Project) -> None:
+    before = project.versions("billing")
+    result = project.migrate("create", "nothing here", "--module", "billing")
+    assert result.code == 0, result.err
+    assert "No changes in module 'billing'; no revision written." in result.out
+    assert project.versions("billing") == before
+    # the shadow database was dropped
+    leftovers = pg.fetch(
+        project.database_url,
+        "SELECT datname FROM pg_database WHERE datname LIKE 'migrate_shadow_%'",
+    )
+    assert leftovers == []
+
+
+def test_no_autogenerate_writes_an_empty_revision_without_a_database(project: Project) -> None:
+    before = project.versions("users")
+    result = project.migrate(
+        "--database-url",
+        "postgresql://nobody:secret@127.0.0.1:9/none",
+        "create",
+        "custom migration",
+        "--module",
+        "users",
+        "--no-autogenerate",
+    )
+    assert result.code == 0, result.err
+    [written] = new_files(project, "users", before)
+    text = written.read_text()
+    assert "def upgrade() -> None:\n    pass" in text
+    heads = json.loads(project.migrate("heads", "--json").out)
+    assert heads["modules"][0]["heads"] == [text.split("revision: str = '")[1].split("'")[0]]
+
+
+def test_first_revision_of_a_new_module_starts_its_branch(project: Project) -> None:
+    (project.root / "services/audit/migrations").mkdir(parents=True)
+    (project.root / "services/audit/__init__.py").write_text("")
+    (project.root / "services/audit/models.py").write_text(
+        "from sqlalchemy import ForeignKey, String\n"
+        "from sqlalchemy.orm import Mapped, mapped_column\n\n"
+        "from shared.db import Base\n\n\n"
+        "class AuditEntry(Base):\n"
+        "    __tablename__ = 'audit_entries'\n"
+        "    id: Mapped[int] = mapped_column(primary_key=True)\n"
+        "    user_id: Mapped[str] = mapped_column(ForeignKey('users.id'))\n"
+        "    action: Mapped[str] = mapped_column(String(50))\n"
+    )
+    manifest = project.root / "migrations.yaml"
+    manifest.write_text(manifest.read_text() + "  - name: audit\n    depends_on: [users]\n")
+
+    result = project.migrate("create", "create audit", "--module", "audit")
+    assert result.code == 0, result.err
+    [written] = project.versions("audit")
+    text = written.read_text()
+    assert "branch_labels: str | Sequence[str] | None = ('audit',)" in text
+    assert "down_revision: str | Sequence[str] | None = None" in text
+    assert "depends on" in result.out
+    assert "op.create_table('audit_entries'" in text and "'agents'" not in text
+
+    up = project.migrate("up", "--branch", "audit")
+    assert up.code == 0, up.err
+    assert pg.tables(project.database_url) == {"users", "audit_entries", "alembic_version"}
