@@ -11,13 +11,14 @@ m ?=
 BRANCH_OPT := $(if $(branch),--branch $(branch))
 
 .PHONY: help install demo dev-db test lint migrate-up migrate-down migrate-create \
-	migrate-current migrate-history migrate-status
+	migrate-current migrate-history migrate-status migrate-check
 
 help:
 	@echo "make demo                 build every module's schema (embedded PostgreSQL if DATABASE_URL is unset)"
 	@echo "make test                 lint, type-check and run the test suite"
 	@echo "make migrate-up|down|current|history|status [branch=NAME]"
 	@echo "make migrate-create m='message' module=NAME"
+	@echo "make migrate-check        the CI gate: drift, heads, ownership, dependencies"
 	@echo "make dev-db               start the embedded PostgreSQL and print its URL"
 
 .bootstrap/bin/uv:
@@ -67,3 +68,6 @@ migrate-history: install
 
 migrate-status: install
 	$(MIGRATE) status
+
+migrate-check: install
+	$(MIGRATE) check

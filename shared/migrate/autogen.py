@@ -42,6 +42,19 @@ RENDER_OPTS: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
+class Diff:
+    """What one module's models need beyond what its migrations build."""
+
+    script: ops.MigrationScript
+    context: MigrationContext  # the comparison's context; rendering the file needs it
+
+    @property
+    def upgrade_ops(self) -> ops.UpgradeOps:
+        assert self.script.upgrade_ops is not None
+        return self.script.upgrade_ops
+
+
+@dataclass(frozen=True)
 class Written:
     path: Path
     revision: str
@@ -53,37 +66,47 @@ def create_revision(
 ) -> Written | None:
     """Diff `module`'s models against its migrations; write the revision, or None if no change."""
     discovery = discover(graph.manifest)
+
+    def work(conn: Connection) -> Written | None:
+        created_by = build(conn, graph, graph.manifest.dependency_closure(module.name))
+        changes = diff(conn, discovery, module, created_by)
+        if changes is None:
+            return None
+        depends_on = _cross_module_dependencies(graph, discovery, module, head, changes.upgrade_ops)
+        return _write(graph, module, head, message, depends_on, changes)
+
     with shadow_database(server) as shadow:
-        return run_with_connection(
-            shadow,
-            lambda conn: _diff_and_write(conn, graph, discovery, module, head, message),
-            command="create",
-        )
+        return run_with_connection(shadow, work, command="create")
 
 
-def _diff_and_write(
-    conn: Connection,
-    graph: ScriptGraph,
-    discovery: Discovery,
-    module: Module,
-    head: str | None,
-    message: str,
-) -> Written | None:
-    manifest = graph.manifest
+def build(conn: Connection, graph: ScriptGraph, modules: list[Module]) -> dict[str, str]:
+    """Bring each module (in order) to its head; the tables each one's migrations created."""
     graph.config.attributes.update(connection=conn, load_models=False)
-    deps = manifest.dependency_closure(module.name)[:-1]
-    with alembic_errors():
-        for dep in deps:
-            dep_head = graph.head(dep)
-            if dep_head:
-                alembic_command.upgrade(graph.config, dep_head)
-        before = public_tables(conn)
+    created_by: dict[str, str] = {}
+    seen = public_tables(conn)
+    for module in modules:
+        head = graph.head(module)
         if head:
-            alembic_command.upgrade(graph.config, head)
-    created_here = public_tables(conn) - before - {manifest.settings.version_table}
+            with alembic_errors():
+                alembic_command.upgrade(graph.config, head)
+        now = public_tables(conn) - {graph.manifest.settings.version_table}
+        created_by.update(dict.fromkeys(now - seen, module.name))
+        seen = now
     conn.commit()
+    return created_by
 
-    mine = discovery.tables_of(module.name) | created_here
+
+def diff(
+    conn: Connection, discovery: Discovery, module: Module, created_by: dict[str, str]
+) -> Diff | None:
+    """What the module's models need beyond what its migrations built, or None when nothing.
+
+    The module's tables are those its models define and those its migrations created (a table
+    whose model was deleted); every other module's tables are left out of the comparison.
+    """
+    mine = discovery.tables_of(module.name) | {
+        t for t, owner in created_by.items() if owner == module.name
+    }
 
     def include_object(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:
         table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
@@ -103,8 +126,7 @@ def _diff_and_write(
         return None
     _drop_enums_with_tables(produced.upgrade_ops)
     _drop_enums_with_tables(produced.downgrade_ops)
-    depends_on = _cross_module_dependencies(graph, discovery, module, head, produced.upgrade_ops)
-    return _write(graph, module, head, message, depends_on, context, produced)
+    return Diff(produced, context)
 
 
 def _write(
@@ -113,13 +135,12 @@ def _write(
     head: str | None,
     message: str,
     depends_on: tuple[str, ...],
-    context: MigrationContext,
-    produced: ops.MigrationScript,
+    changes: Diff,
 ) -> Written:
     def fill(ctx: Any, rev: Any, directives: list[ops.MigrationScript]) -> None:
-        assert produced.upgrade_ops is not None and produced.downgrade_ops is not None
-        directives[0].upgrade_ops = produced.upgrade_ops
-        directives[0].downgrade_ops = produced.downgrade_ops
+        assert changes.script.downgrade_ops is not None
+        directives[0].upgrade_ops = changes.upgrade_ops
+        directives[0].downgrade_ops = changes.script.downgrade_ops
 
     revision_context = RevisionContext(
         graph.config,
@@ -138,7 +159,7 @@ def _write(
         process_revision_directives=fill,
     )
     with alembic_errors():
-        revision_context.run_no_autogenerate("heads", context)
+        revision_context.run_no_autogenerate("heads", changes.context)
         script = next(iter(revision_context.generate_scripts()))
     assert script is not None
     return Written(Path(script.path), script.revision, depends_on)

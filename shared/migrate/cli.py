@@ -214,6 +214,74 @@ def heads(as_json: Json = False) -> None:
     typer.echo(output.heads(_call(lambda: commands.heads(state.manifest())), as_json))
 
 
+ShadowUrl = Annotated[
+    str | None,
+    typer.Option(help="Server for the shadow database; default: the database URL's server."),
+]
+
+
+@app.command()
+def owners(
+    module: Annotated[
+        str | None, typer.Option("--module", "--branch", "-m", help="Only this module's tables.")
+    ] = None,
+    as_json: Json = False,
+    shadow_url: ShadowUrl = None,
+) -> None:
+    """Show which module owns each table (and tables in the database nobody owns)."""
+    target = _call(state.target)
+    name = _call(lambda: target.manifest.module(module).name) if module else None
+    data = _call(lambda: commands.owners(target, shadow_url))
+    typer.echo(output.owners(data, name, as_json))
+
+
+@app.command()
+def check(as_json: Json = False, shadow_url: ShadowUrl = None) -> None:
+    """CI gate: models match migrations per module, one head each, clean ownership, declared
+    dependencies, alembic.ini in step, unique revision ids. Exit 1 on any finding."""
+    result = _call(lambda: commands.check(state.target(), shadow_url))
+    typer.echo(output.findings(result.findings, as_json))
+    if not result.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def merge(
+    module: Annotated[str, typer.Option("--module", "--branch", "-m", help="The module.")],
+    message: Annotated[str | None, typer.Option("--message", help="The merge's message.")] = None,
+) -> None:
+    """Write a revision that joins a module's two heads, in its versions directory."""
+    manifest = _call(state.manifest)
+    result = _call(lambda: commands.merge(manifest, module, message))
+    if result.path is None:
+        typer.echo(f"Module '{result.module}' has one head; nothing to merge.")
+    else:
+        typer.echo(output.created(result, manifest.root))
+
+
+module_app = typer.Typer(help="Manage the modules listed in migrations.yaml.", no_args_is_help=True)
+app.add_typer(module_app, name="module")
+
+
+@module_app.command("add")
+def module_add(
+    name: Annotated[str, typer.Argument(help="The new module's name ([a-z][a-z0-9_]*).")],
+    depends_on: Annotated[
+        list[str] | None,
+        typer.Option("--depends-on", help="A module whose tables it may reference (repeatable)."),
+    ] = None,
+) -> None:
+    """Create services/NAME (package, models.py, migrations/) and list it in migrations.yaml
+    and alembic.ini."""
+    manifest = _call(state.manifest)
+    updated = _call(lambda: commands.add_module(manifest, name, depends_on or []))
+    module = updated.module(name)
+    typer.echo(
+        f"Added module '{name}': {module.path.relative_to(updated.root)}/ "
+        f'(models: {module.models}); next: migrate create "create {name}" --module {name}'
+    )
+
+
 def _only(positions: list[Position], branch: str | None) -> list[Position]:
     if branch is None:
         return positions

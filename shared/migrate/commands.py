@@ -13,13 +13,24 @@ from sqlalchemy.engine import URL, Connection
 
 from alembic import command as alembic_command
 from shared.db.url import resolve_url, to_async_url
-from shared.migrate import autogen
-from shared.migrate.database import version_rows
+from shared.migrate import autogen, scaffold
+from shared.migrate.checks import (
+    Finding,
+    dependency_findings,
+    drift_finding,
+    head_findings,
+    ownership_findings,
+    static_findings,
+)
+from shared.migrate.database import public_tables, version_rows
+from shared.migrate.discovery import discover
 from shared.migrate.errors import ConfigError, MigrateError, RevisionError
 from shared.migrate.graph import Position, Revision, ScriptGraph
 from shared.migrate.manifest import Manifest, Module
+from shared.migrate.ownership import OwnershipMap, ownership, undeclared_references
 from shared.migrate.planner import Step, downgrade_plan, upgrade_plan
 from shared.migrate.runner import run_with_connection
+from shared.migrate.shadow import shadow_database
 from shared.migrate.translate import alembic_errors, server_message
 
 OnStep = Callable[[Step], None]
@@ -329,3 +340,90 @@ def heads(manifest: Manifest) -> dict[str, list[str]]:
     """`migrate heads`: each module's head(s) (no database, no models)."""
     graph = ScriptGraph(manifest)
     return {m.name: graph.heads(m.name) for m in manifest.modules}
+
+
+# ---- isolation: owners, check, merge, module add ------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    findings: list[Finding]
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def owners(target: Target, shadow_url: str | None = None) -> OwnershipMap:
+    """`migrate owners`: each table's module, from the models and from the migrations."""
+    return _inspect(target, shadow_url, drift=False)[0]
+
+
+def check(target: Target, shadow_url: str | None = None) -> CheckResult:
+    """`migrate check`: every finding that should fail CI, each under its module."""
+    manifest = target.manifest
+    findings = static_findings(manifest)
+    if any(f.kind == "duplicate revision" for f in findings):
+        return CheckResult(findings)  # the graph cannot be built until ids are unique
+    graph = ScriptGraph(manifest)
+    findings += head_findings(graph)
+    if any(f.kind == "heads" for f in findings):
+        return CheckResult(findings)
+    owner_map, drift = _inspect(target, shadow_url, drift=True)
+    findings += ownership_findings(owner_map)
+    discovery = discover(manifest)
+    allowed = {
+        m.name: {d.name for d in manifest.dependency_closure(m.name)} for m in manifest.modules
+    }
+    findings += dependency_findings(
+        undeclared_references(discovery.metadata, discovery.owners, allowed)
+    )
+    findings += drift
+    return CheckResult(findings)
+
+
+def _inspect(
+    target: Target, shadow_url: str | None, *, drift: bool
+) -> tuple[OwnershipMap, list[Finding]]:
+    """Build every module on a shadow database: who created what, and each module's drift."""
+    manifest = target.manifest
+    graph = ScriptGraph(manifest)
+    discovery = discover(manifest)
+    url = target.url
+
+    def on_shadow(conn: Connection) -> tuple[dict[str, str], list[Finding]]:
+        created_by = autogen.build(conn, graph, manifest.ordered())
+        found = []
+        for module in manifest.modules if drift else []:
+            changes = autogen.diff(conn, discovery, module, created_by)
+            if changes is not None:
+                found.append(drift_finding(module.name, changes.upgrade_ops))
+        return created_by, found
+
+    with shadow_database(to_async_url(shadow_url) if shadow_url else url) as shadow:
+        created_by, found = run_with_connection(shadow, on_shadow, command="check")
+    database_tables = run_with_connection(url, public_tables, command="owners")
+    owner_map = ownership(
+        discovery.owners, created_by, database_tables, {manifest.settings.version_table}
+    )
+    return owner_map, found
+
+
+def merge(manifest: Manifest, module_name: str, message: str | None = None) -> CreateResult:
+    """`migrate merge`: one revision joining the module's heads, in its versions directory."""
+    module = manifest.module(module_name)
+    graph = ScriptGraph(manifest)
+    module_heads = graph.heads(module.name)
+    if len(module_heads) < 2:
+        return CreateResult(module.name, None, None)
+    with alembic_errors():
+        script = alembic_command.merge(
+            graph.config, module_heads, message=message or f"merge {module.name} heads"
+        )
+    assert script is not None
+    return CreateResult(module.name, Path(script.path), script.revision)
+
+
+def add_module(manifest: Manifest, name: str, depends_on: list[str]) -> Manifest:
+    """`migrate module add`: a new module's package, manifest entry and alembic.ini line."""
+    return scaffold.add_module(manifest, name, depends_on)

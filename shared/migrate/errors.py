@@ -37,7 +37,7 @@ class MultipleHeads(MigrateError):
     def __init__(self, module: str, heads: list[str]) -> None:
         super().__init__(
             f"module '{module}' has {len(heads)} heads ({', '.join(heads)}); "
-            f"merge them with: alembic merge -m 'merge {module}' {' '.join(heads)}"
+            f"merge them with: migrate merge --module {module}"
         )
 
 

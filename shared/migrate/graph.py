@@ -5,6 +5,7 @@ Built from the manifest alone (alembic.ini is not read); the URL never enters th
 
 from __future__ import annotations
 
+import re
 from argparse import Namespace
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -60,9 +61,33 @@ def _escape(path: Path) -> str:
     return str(path).replace("%", "%%")
 
 
+_REVISION_LINE = re.compile(r"^revision(?:\s*:\s*str)?\s*=\s*['\"]([^'\"]+)['\"]", re.MULTILINE)
+
+
+def revision_files(manifest: Manifest) -> dict[str, list[Path]]:
+    """Revision id -> the files that declare it, read as text (nothing is executed)."""
+    found: dict[str, list[Path]] = {}
+    for module in manifest.modules:
+        for path in sorted(module.versions.glob("*.py")):
+            match = _REVISION_LINE.search(path.read_text(encoding="utf-8", errors="replace"))
+            if match:
+                found.setdefault(match.group(1), []).append(path)
+    return found
+
+
+def duplicate_revisions(manifest: Manifest) -> dict[str, list[Path]]:
+    return {rev: paths for rev, paths in revision_files(manifest).items() if len(paths) > 1}
+
+
 class ScriptGraph:
     def __init__(self, manifest: Manifest) -> None:
         self.manifest = manifest
+        for revision, paths in duplicate_revisions(manifest).items():
+            where = " and ".join(str(p.relative_to(manifest.root)) for p in paths)
+            raise ConfigError(
+                f"revision id {revision} is declared by two files ({where}); "
+                "give one of them a new id"
+            )
         self.config = build_config(manifest)
         with alembic_errors():
             self.script = ScriptDirectory.from_config(self.config)

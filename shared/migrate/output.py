@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from shared.migrate.checks import Finding
 from shared.migrate.commands import CreateResult, RunResult
 from shared.migrate.graph import Position, Revision
+from shared.migrate.ownership import OwnershipMap
 from shared.migrate.planner import Step
 
 
@@ -142,3 +144,39 @@ def history(data: dict[str, list[Revision]], root: Path, verbose: bool, as_json:
                 if rev.depends_on:
                     lines.append(f"      depends on: {', '.join(rev.depends_on)}")
     return "\n".join(lines)
+
+
+def owners(data: OwnershipMap, module: str | None, as_json: bool) -> str:
+    rows = [o for o in data.owners if module is None or o.module == module]
+    unowned = data.unowned if module is None else []
+    if as_json:
+        return to_json(
+            {
+                "tables": [
+                    {"table": o.table, "module": o.module, "source": o.source} for o in rows
+                ],
+                "conflicts": [
+                    {"table": c.table, "modules": list(c.modules)} for c in data.conflicts
+                ],
+                "unowned": unowned,
+            }
+        )
+    lines = [table(["TABLE", "MODULE", "FROM"], [[o.table, o.module, o.source] for o in rows])]
+    lines += [f"conflict: {c.detail}" for c in data.conflicts]
+    lines += [f"unowned: {t} (in the database, owned by no module; left alone)" for t in unowned]
+    return "\n".join(lines)
+
+
+def findings(items: list[Finding], as_json: bool) -> str:
+    if as_json:
+        return to_json(
+            {
+                "ok": not items,
+                "findings": [
+                    {"module": f.module, "kind": f.kind, "detail": f.detail} for f in items
+                ],
+            }
+        )
+    if not items:
+        return "All checks passed."
+    return table(["MODULE", "KIND", "DETAIL"], [[f.module, f.kind, f.detail] for f in items])
