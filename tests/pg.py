@@ -70,6 +70,9 @@ def enum_types(url: str) -> set[str]:
     return {r[0] for r in fetch(url, "SELECT typname FROM pg_type WHERE typtype = 'e'")}
 
 
+BOOKKEEPING = {"alembic_version", "migrate_log"}  # the version table and the tool's log
+
+
 def version_rows(url: str, table: str = "alembic_version") -> set[str]:
     if not fetch(url, "SELECT to_regclass($1)", table)[0][0]:
         return set()

@@ -140,4 +140,4 @@ def test_first_revision_of_a_new_module_starts_its_branch(project: Project) -> N
 
     up = project.migrate("up", "--branch", "audit")
     assert up.code == 0, up.err
-    assert pg.tables(project.database_url) == {"users", "audit_entries", "alembic_version"}
+    assert pg.tables(project.database_url) == {"users", "audit_entries", *pg.BOOKKEEPING}

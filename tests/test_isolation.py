@@ -65,7 +65,7 @@ def test_deleted_model_is_dropped_in_its_own_module_only(project: Project) -> No
         assert project.migrate("create", "x", "--module", module).out.startswith("No changes")
 
     assert project.migrate("up").code == 0
-    assert pg.tables(project.database_url) == {"users", "agents", "alembic_version"}
+    assert pg.tables(project.database_url) == {"users", "agents", *pg.BOOKKEEPING}
     assert "invoice_status" not in pg.enum_types(project.database_url)
 
 
@@ -112,7 +112,7 @@ def test_undeclared_cross_module_reference_is_refused(project: Project) -> None:
     assert f"depends_on: str | Sequence[str] | None = '{agents_head}'" in written.read_text()
     up = project.migrate("up", "--branch", "billing")
     assert up.code == 0, up.err
-    assert pg.tables(project.database_url) == {"users", "agents", "invoices", "alembic_version"}
+    assert pg.tables(project.database_url) == {"users", "agents", "invoices", *pg.BOOKKEEPING}
     assert "fk_invoices_agent_id_agents" in pg.constraints(project.database_url, "invoices")
 
 
@@ -159,7 +159,7 @@ def test_module_add_then_create_then_up(project: Project) -> None:
     assert created.code == 0, created.err
     up = project.migrate("up", "--branch", "audit")
     assert up.code == 0, up.err
-    assert pg.tables(project.database_url) == {"users", "audit_entries", "alembic_version"}
+    assert pg.tables(project.database_url) == {"users", "audit_entries", *pg.BOOKKEEPING}
     assert findings(project) == []
 
     for bad, message in (

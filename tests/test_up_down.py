@@ -7,7 +7,7 @@ import json
 from tests import pg
 from tests.conftest import Project
 
-ALL_TABLES = {"users", "agents", "invoices", "alembic_version"}
+ALL_TABLES = {"users", "agents", "invoices", *pg.BOOKKEEPING}
 
 
 def heads(project: Project) -> dict[str, str]:
@@ -79,7 +79,7 @@ def test_down_and_up_move_one_branch_only(project: Project) -> None:
 def test_up_one_branch_on_empty_database_brings_only_what_it_needs(project: Project) -> None:
     result = project.migrate("up", "--module", "agents")
     assert result.code == 0, result.err
-    assert pg.tables(project.database_url) == {"users", "agents", "alembic_version"}
+    assert pg.tables(project.database_url) == {"users", "agents", *pg.BOOKKEEPING}
     rows = status(project)
     assert rows["agents"]["state"] == "up to date"
     assert rows["billing"]["state"] == "not started"
@@ -132,7 +132,7 @@ def test_down_refuses_to_drag_dependents_unless_cascade(project: Project) -> Non
     cascade = project.migrate("down", "--branch", "users", "--revision", "base", "--cascade")
     assert cascade.code == 0, cascade.err
     assert "Unapplying agents" in cascade.out and "Unapplying billing" in cascade.out
-    assert pg.tables(project.database_url) == {"alembic_version"}
+    assert pg.tables(project.database_url) == pg.BOOKKEEPING
 
 
 def test_current_names_each_module(project: Project) -> None:

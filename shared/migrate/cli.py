@@ -14,7 +14,7 @@ import typer
 from shared.migrate import commands, output
 from shared.migrate.errors import EXIT_FAILED, MigrateError
 from shared.migrate.graph import Position
-from shared.migrate.manifest import Manifest, find_manifest, load_manifest
+from shared.migrate.manifest import Manifest, check_duration, find_manifest, load_manifest
 from shared.migrate.planner import Step
 
 T = TypeVar("T")
@@ -98,6 +98,36 @@ def _progress(step: Step) -> None:
     typer.echo(output.step_line(step))
 
 
+LockTimeoutOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--lock-timeout", help="How long a statement may wait for a table lock (e.g. 5s)."
+    ),
+]
+StatementTimeoutOpt = Annotated[
+    str | None,
+    typer.Option("--statement-timeout", help="How long one statement may run (0: no limit)."),
+]
+
+
+def _options(
+    plan: bool,
+    lock_wait: float,
+    lock_timeout: str | None,
+    statement_timeout: str | None,
+    allow_unknown: bool = False,
+) -> commands.RunOptions:
+    return commands.RunOptions(
+        plan=plan,
+        lock_wait=lock_wait,
+        lock_timeout=lock_timeout and check_duration(lock_timeout, "--lock-timeout"),
+        statement_timeout=statement_timeout
+        and check_duration(statement_timeout, "--statement-timeout"),
+        allow_unknown=allow_unknown,
+        on_step=_progress,
+    )
+
+
 @app.command()
 def up(
     branch: Branch = None,
@@ -107,6 +137,16 @@ def up(
     sql: Annotated[bool, typer.Option("--sql", help="Print the SQL; do not connect.")] = False,
     plan: Plan = False,
     lock_wait: LockWait = commands.DEFAULT_LOCK_WAIT,
+    lock_timeout: LockTimeoutOpt = None,
+    statement_timeout: StatementTimeoutOpt = None,
+    allow_unknown: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unknown",
+            help="When the database is at a revision this build does not know (a rolled-back "
+            "deploy), exit 0 without touching it.",
+        ),
+    ] = False,
 ) -> None:
     """Apply pending revisions: every module, one module (with its dependencies), or up to R."""
     result = _call(
@@ -115,9 +155,7 @@ def up(
             branch,
             revision,
             sql=sql,
-            plan=plan,
-            lock_wait=lock_wait,
-            on_step=_progress,
+            options=_options(plan, lock_wait, lock_timeout, statement_timeout, allow_unknown),
         )
     )
     typer.echo(output.run_summary(result, "up"))
@@ -135,6 +173,8 @@ def down(
     ] = False,
     plan: Plan = False,
     lock_wait: LockWait = commands.DEFAULT_LOCK_WAIT,
+    lock_timeout: LockTimeoutOpt = None,
+    statement_timeout: StatementTimeoutOpt = None,
 ) -> None:
     """Roll back one revision of a module, or down to R."""
     result = _call(
@@ -143,12 +183,19 @@ def down(
             branch,
             revision,
             cascade=cascade,
-            plan=plan,
-            lock_wait=lock_wait,
-            on_step=_progress,
+            options=_options(plan, lock_wait, lock_timeout, statement_timeout),
         )
     )
     typer.echo(output.run_summary(result, "down"))
+
+
+@app.command("log")
+def log_(branch: Branch = None, as_json: Json = False) -> None:
+    """The record of every revision applied and unapplied: when, how long, by whom, checksum."""
+    target = _call(state.target)
+    name = _call(lambda: target.manifest.module(branch).name) if branch else None
+    entries = _call(lambda: commands.log(target))
+    typer.echo(output.log([e for e in entries if name is None or e.module == name], as_json))
 
 
 @app.command()

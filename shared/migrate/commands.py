@@ -13,7 +13,7 @@ from sqlalchemy.engine import URL, Connection
 
 from alembic import command as alembic_command
 from shared.db.url import resolve_url, to_async_url
-from shared.migrate import autogen, scaffold
+from shared.migrate import autogen, recorder, scaffold
 from shared.migrate.checks import (
     Finding,
     dependency_findings,
@@ -29,7 +29,7 @@ from shared.migrate.graph import Position, Revision, ScriptGraph
 from shared.migrate.manifest import Manifest, Module
 from shared.migrate.ownership import OwnershipMap, ownership, undeclared_references
 from shared.migrate.planner import Step, downgrade_plan, upgrade_plan
-from shared.migrate.runner import run_with_connection
+from shared.migrate.runner import check_lock, run_with_connection
 from shared.migrate.shadow import shadow_database
 from shared.migrate.translate import alembic_errors, server_message
 
@@ -58,6 +58,7 @@ class RunResult:
     steps: list[Step]
     sql: str | None = None
     planned_only: bool = False
+    skipped_unknown: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,20 +71,57 @@ class CreateResult:
 
 class RevisionFailed(MigrateError):
     def __init__(self, revision: Revision, cause: BaseException, root: Path) -> None:
+        outside = "autocommit_block" in revision.path.read_text(encoding="utf-8", errors="replace")
+        hint = (
+            "; its autocommit_block statements ran outside the transaction and stay applied: "
+            "make them idempotent (IF NOT EXISTS) or undo them before running again"
+            if outside
+            else ""
+        )
         super().__init__(
             f"module '{revision.module}' revision {revision.revision} "
             f"({revision.path.relative_to(root)}) failed: {_reason(cause)}; the revisions "
-            "before it are applied; fix the file and run the command again"
+            f"before it are applied; fix the file and run the command again{hint}"
         )
 
 
+class ChecksumMismatch(MigrateError):
+    def __init__(self, module: str, message: str) -> None:
+        super().__init__(message)
+        self.module = module
+
+
 def _reason(exc: BaseException) -> str:
-    if hasattr(exc, "orig"):
-        return server_message(exc)
-    return f"{type(exc).__name__}: {exc}"
+    if not hasattr(exc, "orig"):
+        return f"{type(exc).__name__}: {exc}"
+    message = server_message(exc)
+    if "statement timeout" in message or "lock timeout" in message:
+        message += (
+            " (raise it with --statement-timeout/--lock-timeout, or SET LOCAL in the revision)"
+        )
+    return message
 
 
 # ---- up / down ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How `up` and `down` run: --plan, --lock-wait, the session timeouts, --allow-unknown."""
+
+    plan: bool = False
+    lock_wait: float = DEFAULT_LOCK_WAIT
+    lock_timeout: str | None = None
+    statement_timeout: str | None = None
+    allow_unknown: bool = False
+    on_step: OnStep | None = None
+
+    def session(self, manifest: Manifest) -> dict[str, str]:
+        settings = manifest.settings
+        return {
+            "lock_timeout": self.lock_timeout or settings.lock_timeout,
+            "statement_timeout": self.statement_timeout or settings.statement_timeout,
+        }
 
 
 def up(
@@ -92,9 +130,7 @@ def up(
     revision: str | None = None,
     *,
     sql: bool = False,
-    plan: bool = False,
-    lock_wait: float = DEFAULT_LOCK_WAIT,
-    on_step: OnStep | None = None,
+    options: RunOptions = RunOptions(),
 ) -> RunResult:
     """`migrate up`: every module to its head, or one module (and its dependencies), or to R."""
     graph = ScriptGraph(target.manifest)
@@ -103,24 +139,24 @@ def up(
         return RunResult(steps=[], sql=_offline(graph, destination))
 
     def work(conn: Connection) -> RunResult:
-        rows = _known_rows(graph, conn)
+        rows = _verified_rows(graph, conn, options.allow_unknown)
+        if rows is None:
+            return RunResult(steps=[], skipped_unknown=True)
         if destination is None:
-            return RunResult(steps=[], planned_only=plan)
+            return RunResult(steps=[], planned_only=options.plan)
         steps = upgrade_plan(graph, destination, rows)
-        if plan or not steps:
-            return RunResult(steps=steps, planned_only=plan)
+        if options.plan or not steps:
+            return RunResult(steps=steps, planned_only=options.plan)
         done = _run_steps(
-            graph, conn, steps, on_step, lambda: alembic_command.upgrade(graph.config, destination)
+            graph,
+            conn,
+            steps,
+            options.on_step,
+            lambda: alembic_command.upgrade(graph.config, destination),
         )
         return RunResult(steps=done)
 
-    return run_with_connection(
-        target.url,
-        work,
-        command="up",
-        lock=target.manifest.settings.version_table,
-        lock_wait=lock_wait,
-    )
+    return _locked(target, "up", work, options)
 
 
 def down(
@@ -129,16 +165,15 @@ def down(
     revision: str | None = None,
     *,
     cascade: bool = False,
-    plan: bool = False,
-    lock_wait: float = DEFAULT_LOCK_WAIT,
-    on_step: OnStep | None = None,
+    options: RunOptions = RunOptions(),
 ) -> RunResult:
     """`migrate down`: one revision back in a module, or down to R; dependents need --cascade."""
     graph = ScriptGraph(target.manifest)
     manifest = target.manifest
 
     def work(conn: Connection) -> RunResult:
-        rows = _known_rows(graph, conn)
+        rows = _verified_rows(graph, conn, allow_unknown=False)
+        assert rows is not None
         positions = {p.module: p for p in graph.positions(rows)}
         module = _down_module(manifest, positions, branch)
         if module is None or not positions[module.name].current:
@@ -152,23 +187,30 @@ def down(
                 + ", ".join(f"{s.module} {s.revision}" for s in others)
                 + " which depend on it; roll those back first or pass --cascade"
             )
-        if plan or not steps:
-            return RunResult(steps=steps, planned_only=plan)
+        if options.plan or not steps:
+            return RunResult(steps=steps, planned_only=options.plan)
         done = _run_steps(
             graph,
             conn,
             steps,
-            on_step,
+            options.on_step,
             lambda: alembic_command.downgrade(graph.config, destination),
         )
         return RunResult(steps=done)
 
+    return _locked(target, "down", work, options)
+
+
+def _locked(
+    target: Target, command: str, work: Callable[[Connection], RunResult], options: RunOptions
+) -> RunResult:
     return run_with_connection(
         target.url,
         work,
-        command="down",
-        lock=manifest.settings.version_table,
-        lock_wait=lock_wait,
+        command=command,
+        lock=target.manifest.settings.version_table,
+        lock_wait=options.lock_wait,
+        settings=options.session(target.manifest),
     )
 
 
@@ -216,16 +258,44 @@ def _down_destination(
     return parents[0] if len(parents) == 1 else f"{module.branch}@-1"
 
 
-def _known_rows(graph: ScriptGraph, conn: Connection) -> tuple[str, ...]:
-    rows = version_rows(conn, graph.manifest.settings.version_table)
-    conn.commit()  # end the read's implicit transaction: each revision gets its own
+def _verified_rows(
+    graph: ScriptGraph, conn: Connection, allow_unknown: bool
+) -> tuple[str, ...] | None:
+    """The version rows, once the database is known to this code and no applied file changed.
+
+    None when the database is at an unknown revision and --allow-unknown says to leave it be.
+    """
+    settings = graph.manifest.settings
+    rows = version_rows(conn, settings.version_table)
+    log = recorder.entries(conn, settings.log_table)
+    conn.commit()  # end the reads' implicit transaction: each revision gets its own
     unknown = [r for r in rows if r not in graph.revisions]
+    if unknown and allow_unknown:
+        return None
     if unknown:
         raise RevisionError(
             f"the database is at revision {unknown[0]}, which no module's migrations contain "
-            "(a newer build applied it?); deploy the code that has it, or stamp the database"
+            "(a newer build applied it?); deploy the code that has it, or pass --allow-unknown "
+            "to start this build without migrating"
         )
+    _verify_checksums(graph, graph.ancestors(rows), log)
     return rows
+
+
+def _verify_checksums(graph: ScriptGraph, applied: set[str], log: list[recorder.LogEntry]) -> None:
+    for revision, entry in sorted(recorder.applied_checksums(log).items()):
+        info = graph.revisions.get(revision)
+        if info is None or revision not in applied:
+            continue
+        now = recorder.checksum(info.path)
+        if now != entry.checksum:
+            raise ChecksumMismatch(
+                info.module,
+                f"module '{info.module}' revision {revision} "
+                f"({info.path.relative_to(graph.manifest.root)}) changed after it was applied "
+                f"(applied {entry.checksum[:12]}, file now {now[:12]}); revert the edit and put "
+                "the change in a new revision",
+            )
 
 
 def _run_steps(
@@ -235,16 +305,30 @@ def _run_steps(
     on_step: OnStep | None,
     run: Callable[[], object],
 ) -> list[Step]:
-    """Run the Alembic command with progress events; on failure name the revision that failed."""
+    """Run the Alembic command, logging each revision in its own transaction; on failure name
+    the revision that failed."""
+    log_table = graph.manifest.settings.log_table
+    recorder.ensure_table(conn, log_table)
+    conn.commit()
     done: list[Step] = []
     started = time.monotonic()
 
     def applied(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         nonlocal started
+        check_lock(conn)
         now = time.monotonic()
         direction = "up" if step.is_upgrade else "down"
-        planned = next(s for s in plan if s.revision == step.up_revision_id)
-        event = Step(planned.module, planned.revision, planned.message, direction, now - started)
+        info = graph.revisions[step.up_revision_id]
+        recorder.record(
+            conn,
+            log_table,
+            module=info.module,
+            revision=info.revision,
+            direction=direction,
+            checksum=recorder.checksum(info.path),
+            duration_ms=int((now - started) * 1000),
+        )
+        event = Step(info.module, info.revision, info.message, direction, now - started)
         started = now
         done.append(event)
         if on_step:
@@ -322,11 +406,24 @@ def create(
 def positions(target: Target) -> list[Position]:
     """`migrate current` and `migrate status`: where each module stands (reads, never writes)."""
     graph = ScriptGraph(target.manifest)
+    settings = target.manifest.settings
 
     def work(conn: Connection) -> list[Position]:
-        return graph.positions(version_rows(conn, target.manifest.settings.version_table))
+        rows = version_rows(conn, settings.version_table)
+        recorded = {
+            e.revision: e.module for e in reversed(recorder.entries(conn, settings.log_table))
+        }
+        return graph.positions(rows, recorded)
 
     return run_with_connection(target.url, work, command="status")
+
+
+def log(target: Target) -> list[recorder.LogEntry]:
+    """`migrate log`: the tool's record of applied and unapplied revisions, newest first."""
+    table = target.manifest.settings.log_table
+    return run_with_connection(
+        target.url, lambda conn: recorder.entries(conn, table), command="log"
+    )
 
 
 def history(manifest: Manifest, branch: str | None = None) -> dict[str, list[Revision]]:
@@ -371,6 +468,7 @@ def check(target: Target, shadow_url: str | None = None) -> CheckResult:
         return CheckResult(findings)
     owner_map, drift = _inspect(target, shadow_url, drift=True)
     findings += ownership_findings(owner_map)
+    findings += _integrity_findings(target, graph)
     discovery = discover(manifest)
     allowed = {
         m.name: {d.name for d in manifest.dependency_closure(m.name)} for m in manifest.modules
@@ -380,6 +478,19 @@ def check(target: Target, shadow_url: str | None = None) -> CheckResult:
     )
     findings += drift
     return CheckResult(findings)
+
+
+def _integrity_findings(target: Target, graph: ScriptGraph) -> list[Finding]:
+    """Applied files edited since, and revisions the code does not know, in the database."""
+    try:
+        run_with_connection(
+            target.url, lambda conn: _verified_rows(graph, conn, False), command="check"
+        )
+    except ChecksumMismatch as exc:
+        return [Finding(exc.module, "checksum", str(exc))]
+    except RevisionError as exc:
+        return [Finding("-", "unknown revision", str(exc))]
+    return []
 
 
 def _inspect(
@@ -404,7 +515,10 @@ def _inspect(
         created_by, found = run_with_connection(shadow, on_shadow, command="check")
     database_tables = run_with_connection(url, public_tables, command="owners")
     owner_map = ownership(
-        discovery.owners, created_by, database_tables, {manifest.settings.version_table}
+        discovery.owners,
+        created_by,
+        database_tables,
+        {manifest.settings.version_table, manifest.settings.log_table},
     )
     return owner_map, found
 

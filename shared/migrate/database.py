@@ -6,10 +6,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 
+def table_exists(conn: Connection, table: str) -> bool:
+    return bool(conn.scalar(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": f'"{table}"'}))
+
+
 def version_rows(conn: Connection, table: str) -> tuple[str, ...]:
     """The revisions in the version table (empty when the table does not exist yet)."""
-    exists = conn.scalar(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": table})
-    if not exists:
+    if not table_exists(conn, table):
         return ()
     rows = conn.execute(text(f'SELECT version_num FROM "{table}" ORDER BY version_num'))
     return tuple(row[0] for row in rows)

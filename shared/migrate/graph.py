@@ -6,8 +6,10 @@ Built from the manifest alone (alembic.ini is not read); the URL never enters th
 from __future__ import annotations
 
 import re
+import traceback
 from argparse import Namespace
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -15,7 +17,7 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
 
-from shared.migrate.errors import ConfigError, MultipleHeads, RevisionError
+from shared.migrate.errors import ConfigError, MigrateError, MultipleHeads, RevisionError
 from shared.migrate.manifest import Manifest, Module
 from shared.migrate.translate import alembic_errors
 
@@ -97,7 +99,7 @@ class ScriptGraph:
         """Every revision by id, each attributed to its module (by the directory of its file)."""
         by_dir = {m.versions: m.name for m in self.manifest.modules}
         result: dict[str, Revision] = {}
-        with alembic_errors():
+        with alembic_errors(), _import_errors(self.manifest):
             scripts = list(self.script.walk_revisions())
         for script in scripts:
             path = Path(script.path).resolve()
@@ -116,6 +118,15 @@ class ScriptGraph:
                 path=path,
                 branch_labels=tuple(sorted(script.branch_labels)),
             )
+        for rev in result.values():
+            foreign = [p for p in rev.parents if p in result and result[p].module != rev.module]
+            if foreign:
+                raise ConfigError(
+                    f"{rev.path.relative_to(self.manifest.root)}: revision {rev.revision} of "
+                    f"module '{rev.module}' has parent {foreign[0]} from module "
+                    f"'{result[foreign[0]].module}'; a module builds only on its own "
+                    "revisions: use depends_on for another module's"
+                )
         return result
 
     def of_module(self, module: str) -> list[Revision]:
@@ -192,11 +203,18 @@ class ScriptGraph:
             " give more characters"
         )
 
-    def positions(self, version_rows: Iterable[str]) -> list[Position]:
-        """Each module's current revision, head and pending count, from the version table rows."""
+    def positions(
+        self, version_rows: Iterable[str], recorded: dict[str, str] | None = None
+    ) -> list[Position]:
+        """Each module's current revision, head and pending count, from the version table rows.
+
+        `recorded` (revision -> module, from the tool's log) attributes a revision this code
+        does not know; without it such a revision is put on every module with none applied.
+        """
         rows = list(version_rows)
         applied = self.ancestors(rows)
         unknown = [r for r in rows if r not in self.revisions]
+        recorded = recorded or {}
         result = []
         for module in self.manifest.modules:
             mine = self.of_module(module.name)
@@ -205,9 +223,10 @@ class ScriptGraph:
             current = tuple(r.revision for r in done if r.revision not in children)
             heads = tuple(self.heads(module.name))
             pending = len(self.ancestors(heads) & {r.revision for r in mine} - applied)
-            if unknown and not current:
+            theirs = [r for r in unknown if recorded.get(r) == module.name]
+            if theirs or (unknown and not current and not set(unknown) & set(recorded)):
                 state = "unknown revision"
-                current = tuple(unknown)
+                current = tuple(theirs or unknown)
             elif pending == 0:
                 state = "up to date"
             elif current:
@@ -222,3 +241,22 @@ class ScriptGraph:
             script = self.script.get_revision(revision)
         assert script is not None
         return script
+
+
+@contextmanager
+def _import_errors(manifest: Manifest) -> Iterator[None]:
+    """A revision file that raises while Alembic loads it: name the file, not a traceback."""
+    try:
+        yield
+    except MigrateError:
+        raise
+    except Exception as exc:
+        frames = [f.filename for f in traceback.extract_tb(exc.__traceback__)]
+        dirs = {m.versions for m in manifest.modules}
+        culprit = next((f for f in reversed(frames) if Path(f).resolve().parent in dirs), None)
+        if culprit is None:
+            raise
+        raise ConfigError(
+            f"{Path(culprit).resolve().relative_to(manifest.root)}: raised "
+            f"{type(exc).__name__} while loading ({exc}); fix the revision file"
+        ) from exc

@@ -17,7 +17,16 @@ from shared.migrate.errors import ConfigError
 MANIFEST_NAME = "migrations.yaml"
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*\Z")
 MODULE_KEYS = {"name", "path", "models", "versions", "branch", "depends_on"}
-SETTINGS_KEYS = {"version_table", "database_url_env", "metadata", "script_location"}
+SETTINGS_KEYS = {
+    "version_table",
+    "log_table",
+    "database_url_env",
+    "metadata",
+    "script_location",
+    "lock_timeout",
+    "statement_timeout",
+}
+DURATION_PATTERN = re.compile(r"\d+(ms|s|min|h)?\Z")
 TOP_KEYS = {"settings", "modules"}
 
 
@@ -34,9 +43,14 @@ class Module:
 @dataclass(frozen=True)
 class Settings:
     version_table: str = "alembic_version"
+    log_table: str = "migrate_log"
     database_url_env: str = "DATABASE_URL"
     metadata: str = "shared.db:metadata"
     script_location: str = "alembic"
+    # session settings of the migrating connection: a revision waiting this long for a table
+    # lock gives up instead of queueing every query behind it on a live database
+    lock_timeout: str = "5s"
+    statement_timeout: str = "0"
 
 
 @dataclass(frozen=True)
@@ -156,13 +170,25 @@ def _parse_settings(raw: Any, where: str) -> Settings:
     _no_unknown_keys(raw, SETTINGS_KEYS, f"{where} settings")
     values: dict[str, str] = {}
     for key, value in raw.items():
+        if isinstance(value, int) and key.endswith("_timeout"):
+            value = str(value)
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{where}: settings.{key} must be a non-empty string")
         values[key] = value
-    table = values.get("version_table")
-    if table is not None and not NAME_PATTERN.match(table):
-        raise ConfigError(f"{where}: settings.version_table '{table}' must match [a-z][a-z0-9_]*")
+    for key in ("version_table", "log_table"):
+        if key in values and not NAME_PATTERN.match(values[key]):
+            raise ConfigError(f"{where}: settings.{key} '{values[key]}' must match [a-z][a-z0-9_]*")
+    for key in ("lock_timeout", "statement_timeout"):
+        if key in values:
+            check_duration(values[key], f"{where}: settings.{key}")
     return Settings(**values)
+
+
+def check_duration(value: str, key: str) -> str:
+    """A PostgreSQL duration such as 5s, 500ms, 2min or 0 (no limit)."""
+    if not DURATION_PATTERN.match(value):
+        raise ConfigError(f"{key} '{value}' is not a duration; use e.g. 5s, 500ms, 2min or 0")
+    return value
 
 
 def _parse_module(root: Path, raw: Any, index: int, where: str) -> Module:

@@ -12,6 +12,7 @@ from shared.migrate.commands import CreateResult, RunResult
 from shared.migrate.graph import Position, Revision
 from shared.migrate.ownership import OwnershipMap
 from shared.migrate.planner import Step
+from shared.migrate.recorder import LogEntry
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -35,6 +36,11 @@ def step_line(step: Step) -> str:
 def run_summary(result: RunResult, direction: str) -> str:
     if result.sql is not None:
         return result.sql.rstrip("\n")
+    if result.skipped_unknown:
+        return (
+            "The database is at a revision this build does not know; "
+            "--allow-unknown: nothing applied."
+        )
     if result.planned_only:
         if not result.steps:
             return "Nothing to do."
@@ -180,3 +186,42 @@ def findings(items: list[Finding], as_json: bool) -> str:
     if not items:
         return "All checks passed."
     return table(["MODULE", "KIND", "DETAIL"], [[f.module, f.kind, f.detail] for f in items])
+
+
+def log(entries: list[LogEntry], as_json: bool) -> str:
+    if as_json:
+        return to_json(
+            {
+                "entries": [
+                    {
+                        "module": e.module,
+                        "revision": e.revision,
+                        "direction": e.direction,
+                        "finished_at": e.finished_at.isoformat(),
+                        "duration_ms": e.duration_ms,
+                        "db_user": e.db_user,
+                        "host": e.host,
+                        "os_user": e.os_user,
+                        "checksum": e.checksum,
+                    }
+                    for e in entries
+                ]
+            }
+        )
+    if not entries:
+        return "No revisions recorded yet."
+    return table(
+        ["WHEN", "MODULE", "REVISION", "DIR", "MS", "BY", "CHECKSUM"],
+        [
+            [
+                e.finished_at.strftime("%Y-%m-%d %H:%M:%S"),
+                e.module,
+                e.revision,
+                e.direction,
+                str(e.duration_ms),
+                f"{e.os_user}@{e.host} ({e.db_user})",
+                e.checksum[:12],
+            ]
+            for e in entries
+        ],
+    )
