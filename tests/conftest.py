@@ -93,6 +93,35 @@ class Project:
         [path] = (self.root / "services" / module / "migrations").glob(f"{head}_*.py")
         return path
 
+    def write_revision(
+        self, module: str, rev_id: str, upgrade: str, downgrade: str = "pass"
+    ) -> Path:
+        """A hand-written revision on the module's head, with a fixed, readable id."""
+        parent = self.head_file(module).name.split("_")[0]
+        path = self.root / "services" / module / "migrations" / f"{rev_id}_by_hand.py"
+        body = "\n".join(f"    {line}" for line in upgrade.strip().splitlines())
+        path.write_text(
+            f'"""by hand"""\nfrom alembic import op\nimport sqlalchemy as sa\n\n'
+            f"revision = {rev_id!r}\ndown_revision = {parent!r}\nbranch_labels = None\n"
+            f"depends_on = None\n\n\ndef upgrade() -> None:\n{body}\n\n\n"
+            f"def downgrade() -> None:\n    {downgrade}\n"
+        )
+        return path
+
+    def spawn(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """Start `migrate` without waiting for it (the caller must wait, with a timeout)."""
+        environ = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        environ["DATABASE_URL"] = self.database_url
+        environ.update(env or {})
+        return subprocess.Popen(
+            [str(BIN / "migrate"), *args],
+            cwd=self.root,
+            env=environ,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
     def versions(self, module: str) -> list[Path]:
         return sorted((self.root / "services" / module / "migrations").glob("*.py"))
 
