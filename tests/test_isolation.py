@@ -241,3 +241,20 @@ def test_check_reports_a_table_claimed_by_two_modules(project: Project) -> None:
     assert len(found) == 1
     assert found[0]["module"] == "agents"
     assert "'shared_things'" in found[0]["detail"] and "'users'" in found[0]["detail"]
+
+
+def test_files_the_manifest_does_not_explain(project: Project) -> None:
+    legacy = project.root / "alembic/versions"
+    legacy.mkdir()
+    shutil.copy(project.head_file("agents"), legacy / "old_revision.py")
+    helper = project.root / "services/users/migrations/helper.py"
+    helper.write_text("x = 1\n")
+    found = findings(project)
+    assert [(f["module"], f["kind"]) for f in found] == [
+        ("users", "stray file"),
+        ("-", "stray file"),
+    ]
+    assert "services/users/migrations/helper.py" in found[0]["detail"]
+    assert "alembic/versions/old_revision.py" in found[1]["detail"]
+    result = project.migrate("heads")
+    assert result.code == 2 and "helper.py" in result.err and "move it out" in result.err

@@ -8,7 +8,7 @@ from typing import Any
 
 from alembic.operations import ops
 
-from shared.migrate.graph import ScriptGraph, duplicate_revisions
+from shared.migrate.graph import ScriptGraph, duplicate_revisions, stray_files
 from shared.migrate.inifile import INI_NAME, expected_locations, in_step
 from shared.migrate.manifest import Manifest
 from shared.migrate.ownership import OwnershipMap
@@ -32,6 +32,7 @@ def static_findings(manifest: Manifest) -> list[Finding]:
         )
         for rev, paths in duplicate_revisions(manifest).items()
     ]
+    findings += [Finding(module, "stray file", detail) for module, detail in stray_files(manifest)]
     if not in_step(manifest):
         findings.append(
             Finding(

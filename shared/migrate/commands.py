@@ -460,8 +460,8 @@ def check(target: Target, shadow_url: str | None = None) -> CheckResult:
     """`migrate check`: every finding that should fail CI, each under its module."""
     manifest = target.manifest
     findings = static_findings(manifest)
-    if any(f.kind == "duplicate revision" for f in findings):
-        return CheckResult(findings)  # the graph cannot be built until ids are unique
+    if any(f.kind in ("duplicate revision", "stray file") for f in findings):
+        return CheckResult(findings)  # the graph cannot be built until the files are sorted out
     graph = ScriptGraph(manifest)
     findings += head_findings(graph)
     if any(f.kind == "heads" for f in findings):

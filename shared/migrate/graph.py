@@ -81,9 +81,37 @@ def duplicate_revisions(manifest: Manifest) -> dict[str, list[Path]]:
     return {rev: paths for rev, paths in revision_files(manifest).items() if len(paths) > 1}
 
 
+def stray_files(manifest: Manifest) -> list[tuple[str, str]]:
+    """(module, what to do) for each Python file the manifest's directories do not explain."""
+    found = []
+    for module in manifest.modules:
+        for path in sorted(module.versions.glob("*.py")):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            if path.name != "__init__.py" and not _REVISION_LINE.search(text):
+                found.append(
+                    (
+                        module.name,
+                        f"{path.relative_to(manifest.root)} is in the versions directory of module "
+                        f"'{module.name}' but declares no revision; move it out",
+                    )
+                )
+    legacy = manifest.script_location / "versions"
+    for path in sorted(legacy.glob("*.py")) if legacy.is_dir() else []:
+        found.append(
+            (
+                "-",
+                f"{path.relative_to(manifest.root)} is outside every module's versions directory "
+                "and is never run; move it into services/<module>/migrations",
+            )
+        )
+    return found
+
+
 class ScriptGraph:
     def __init__(self, manifest: Manifest) -> None:
         self.manifest = manifest
+        for _, stray in stray_files(manifest):
+            raise ConfigError(stray)
         for revision, paths in duplicate_revisions(manifest).items():
             where = " and ".join(str(p.relative_to(manifest.root)) for p in paths)
             raise ConfigError(
