@@ -7,15 +7,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from shared.migrate import commands, output
 from shared.migrate.errors import EXIT_FAILED, MigrateError
-from shared.migrate.graph import Position
 from shared.migrate.manifest import Manifest, check_duration, find_manifest, load_manifest
-from shared.migrate.planner import Step
+
+if TYPE_CHECKING:
+    from shared.migrate.commands import RunOptions, Target
+    from shared.migrate.graph import Position
+    from shared.migrate.planner import Step
+
+# Alembic and SQLAlchemy load only when a command runs, so --help and completion stay quick.
 
 T = TypeVar("T")
 
@@ -32,8 +36,12 @@ Branch = Annotated[
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 LockWait = Annotated[
-    float,
-    typer.Option(help="Seconds to wait for another migration holding the lock."),
+    float | None,
+    typer.Option(
+        help="Seconds to wait for another migration holding the lock (default: the manifest's "
+        "lock_wait, 300).",
+        show_default=False,
+    ),
 ]
 Plan = Annotated[bool, typer.Option("--plan", help="Show what would run; change nothing.")]
 
@@ -47,8 +55,10 @@ class Globals:
     def manifest(self) -> Manifest:
         return load_manifest(self.config or find_manifest(Path.cwd()))
 
-    def target(self) -> commands.Target:
-        return commands.Target(self.manifest(), self.database_url)
+    def target(self) -> Target:
+        from shared.migrate.commands import Target
+
+        return Target(self.manifest(), self.database_url)
 
 
 state = Globals()
@@ -95,6 +105,8 @@ def _call(fn: Callable[[], T]) -> T:
 
 
 def _progress(step: Step) -> None:
+    from shared.migrate import output
+
     typer.echo(output.step_line(step))
 
 
@@ -112,12 +124,14 @@ StatementTimeoutOpt = Annotated[
 
 def _options(
     plan: bool,
-    lock_wait: float,
+    lock_wait: float | None,
     lock_timeout: str | None,
     statement_timeout: str | None,
     allow_unknown: bool = False,
-) -> commands.RunOptions:
-    return commands.RunOptions(
+) -> RunOptions:
+    from shared.migrate.commands import RunOptions
+
+    return RunOptions(
         plan=plan,
         lock_wait=lock_wait,
         lock_timeout=lock_timeout and check_duration(lock_timeout, "--lock-timeout"),
@@ -136,7 +150,7 @@ def up(
     ] = None,
     sql: Annotated[bool, typer.Option("--sql", help="Print the SQL; do not connect.")] = False,
     plan: Plan = False,
-    lock_wait: LockWait = commands.DEFAULT_LOCK_WAIT,
+    lock_wait: LockWait = None,
     lock_timeout: LockTimeoutOpt = None,
     statement_timeout: StatementTimeoutOpt = None,
     allow_unknown: Annotated[
@@ -149,6 +163,8 @@ def up(
     ] = False,
 ) -> None:
     """Apply pending revisions: every module, one module (with its dependencies), or up to R."""
+    from shared.migrate import commands, output
+
     result = _call(
         lambda: commands.up(
             state.target(),
@@ -172,11 +188,13 @@ def down(
         bool, typer.Option("--cascade", help="Also roll back other modules' dependent revisions.")
     ] = False,
     plan: Plan = False,
-    lock_wait: LockWait = commands.DEFAULT_LOCK_WAIT,
+    lock_wait: LockWait = None,
     lock_timeout: LockTimeoutOpt = None,
     statement_timeout: StatementTimeoutOpt = None,
 ) -> None:
     """Roll back one revision of a module, or down to R."""
+    from shared.migrate import commands, output
+
     result = _call(
         lambda: commands.down(
             state.target(),
@@ -192,6 +210,8 @@ def down(
 @app.command("log")
 def log_(branch: Branch = None, as_json: Json = False) -> None:
     """The record of every revision applied and unapplied: when, how long, by whom, checksum."""
+    from shared.migrate import commands, output
+
     target = _call(state.target)
     name = _call(lambda: target.manifest.module(branch).name) if branch else None
     entries = _call(lambda: commands.log(target))
@@ -213,6 +233,8 @@ def create(
     ] = None,
 ) -> None:
     """Write a new revision for one module, from its models (autogenerate) or empty."""
+    from shared.migrate import commands, output
+
     target = _call(state.target)
     result = _call(
         lambda: commands.create(
@@ -225,6 +247,8 @@ def create(
 @app.command()
 def current(branch: Branch = None, as_json: Json = False) -> None:
     """Show the revision each module is at."""
+    from shared.migrate import commands, output
+
     positions = _call(lambda: _only(commands.positions(state.target()), branch))
     typer.echo(output.current(positions, as_json))
 
@@ -237,6 +261,8 @@ def status(
     ] = False,
 ) -> None:
     """One row per module: current revision, head, pending count, state."""
+    from shared.migrate import commands, output
+
     positions = _call(lambda: commands.positions(state.target()))
     typer.echo(output.status(positions, as_json))
     if check and any(p.state != "up to date" for p in positions):
@@ -250,6 +276,8 @@ def history(
     as_json: Json = False,
 ) -> None:
     """List revisions per module, newest first."""
+    from shared.migrate import commands, output
+
     manifest = _call(state.manifest)
     data = _call(lambda: commands.history(manifest, branch))
     typer.echo(output.history(data, manifest.root, verbose, as_json))
@@ -258,6 +286,8 @@ def history(
 @app.command()
 def heads(as_json: Json = False) -> None:
     """Show each module's head revision."""
+    from shared.migrate import commands, output
+
     typer.echo(output.heads(_call(lambda: commands.heads(state.manifest())), as_json))
 
 
@@ -276,6 +306,8 @@ def owners(
     shadow_url: ShadowUrl = None,
 ) -> None:
     """Show which module owns each table (and tables in the database nobody owns)."""
+    from shared.migrate import commands, output
+
     target = _call(state.target)
     name = _call(lambda: target.manifest.module(module).name) if module else None
     data = _call(lambda: commands.owners(target, shadow_url))
@@ -286,6 +318,8 @@ def owners(
 def check(as_json: Json = False, shadow_url: ShadowUrl = None) -> None:
     """CI gate: models match migrations per module, one head each, clean ownership, declared
     dependencies, alembic.ini in step, unique revision ids. Exit 1 on any finding."""
+    from shared.migrate import commands, output
+
     result = _call(lambda: commands.check(state.target(), shadow_url))
     typer.echo(output.findings(result.findings, as_json))
     if not result.ok:
@@ -298,6 +332,8 @@ def merge(
     message: Annotated[str | None, typer.Option("--message", help="The merge's message.")] = None,
 ) -> None:
     """Write a revision that joins a module's two heads, in its versions directory."""
+    from shared.migrate import commands, output
+
     manifest = _call(state.manifest)
     result = _call(lambda: commands.merge(manifest, module, message))
     if result.path is None:
@@ -320,6 +356,8 @@ def module_add(
 ) -> None:
     """Create services/NAME (package, models.py, migrations/) and list it in migrations.yaml
     and alembic.ini."""
+    from shared.migrate import commands
+
     manifest = _call(state.manifest)
     updated = _call(lambda: commands.add_module(manifest, name, depends_on or []))
     module = updated.module(name)

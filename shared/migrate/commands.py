@@ -34,7 +34,6 @@ from shared.migrate.shadow import shadow_database
 from shared.migrate.translate import alembic_errors, server_message
 
 OnStep = Callable[[Step], None]
-DEFAULT_LOCK_WAIT = 300.0
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,7 @@ class RunOptions:
     """How `up` and `down` run: --plan, --lock-wait, the session timeouts, --allow-unknown."""
 
     plan: bool = False
-    lock_wait: float = DEFAULT_LOCK_WAIT
+    lock_wait: float | None = None
     lock_timeout: str | None = None
     statement_timeout: str | None = None
     allow_unknown: bool = False
@@ -145,16 +144,9 @@ def up(
         if destination is None:
             return RunResult(steps=[], planned_only=options.plan)
         steps = upgrade_plan(graph, destination, rows)
-        if options.plan or not steps:
-            return RunResult(steps=steps, planned_only=options.plan)
-        done = _run_steps(
-            graph,
-            conn,
-            steps,
-            options.on_step,
-            lambda: alembic_command.upgrade(graph.config, destination),
+        return _execute(
+            graph, conn, steps, options, lambda: alembic_command.upgrade(graph.config, destination)
         )
-        return RunResult(steps=done)
 
     return _locked(target, "up", work, options)
 
@@ -187,16 +179,13 @@ def down(
                 + ", ".join(f"{s.module} {s.revision}" for s in others)
                 + " which depend on it; roll those back first or pass --cascade"
             )
-        if options.plan or not steps:
-            return RunResult(steps=steps, planned_only=options.plan)
-        done = _run_steps(
+        return _execute(
             graph,
             conn,
             steps,
-            options.on_step,
+            options,
             lambda: alembic_command.downgrade(graph.config, destination),
         )
-        return RunResult(steps=done)
 
     return _locked(target, "down", work, options)
 
@@ -209,7 +198,9 @@ def _locked(
         work,
         command=command,
         lock=target.manifest.settings.version_table,
-        lock_wait=options.lock_wait,
+        lock_wait=target.manifest.settings.lock_wait
+        if options.lock_wait is None
+        else options.lock_wait,
         settings=options.session(target.manifest),
     )
 
@@ -298,15 +289,18 @@ def _verify_checksums(graph: ScriptGraph, applied: set[str], log: list[recorder.
             )
 
 
-def _run_steps(
+def _execute(
     graph: ScriptGraph,
     conn: Connection,
     plan: list[Step],
-    on_step: OnStep | None,
+    options: RunOptions,
     run: Callable[[], object],
-) -> list[Step]:
-    """Run the Alembic command, logging each revision in its own transaction; on failure name
-    the revision that failed."""
+) -> RunResult:
+    """Show the plan (--plan, or nothing to do), or run the Alembic command that carries it out,
+    logging each revision in its own transaction; on failure name the revision that failed."""
+    if options.plan or not plan:
+        return RunResult(steps=plan, planned_only=options.plan)
+    on_step = options.on_step
     log_table = graph.manifest.settings.log_table
     recorder.ensure_table(conn, log_table)
     conn.commit()
@@ -349,7 +343,7 @@ def _run_steps(
         if failed is None:
             raise
         raise RevisionFailed(graph.revisions[failed.revision], exc, graph.manifest.root) from exc
-    return done
+    return RunResult(steps=done)
 
 
 def _offline(graph: ScriptGraph, destination: str | None) -> str:

@@ -25,6 +25,7 @@ SETTINGS_KEYS = {
     "script_location",
     "lock_timeout",
     "statement_timeout",
+    "lock_wait",
 }
 DURATION_PATTERN = re.compile(r"\d+(ms|s|min|h)?\Z")
 TOP_KEYS = {"settings", "modules"}
@@ -51,6 +52,7 @@ class Settings:
     # lock gives up instead of queueing every query behind it on a live database
     lock_timeout: str = "5s"
     statement_timeout: str = "0"
+    lock_wait: float = 300.0  # seconds `up`/`down` wait for another migration's lock
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,12 @@ def _parse_settings(raw: Any, where: str) -> Settings:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: 'settings' must be a mapping")
     _no_unknown_keys(raw, SETTINGS_KEYS, f"{where} settings")
-    values: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    if "lock_wait" in raw:
+        wait = raw.pop("lock_wait")
+        if isinstance(wait, bool) or not isinstance(wait, int | float) or wait < 0:
+            raise ConfigError(f"{where}: settings.lock_wait must be a number of seconds, e.g. 300")
+        values["lock_wait"] = float(wait)
     for key, value in raw.items():
         if isinstance(value, int) and key.endswith("_timeout"):
             value = str(value)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.migrate.checks import Finding
-from shared.migrate.commands import CreateResult, RunResult
-from shared.migrate.graph import Position, Revision
-from shared.migrate.ownership import OwnershipMap
-from shared.migrate.planner import Step
-from shared.migrate.recorder import LogEntry
+if TYPE_CHECKING:
+    from shared.migrate.checks import Finding
+    from shared.migrate.commands import CreateResult, RunResult
+    from shared.migrate.graph import Position, Revision
+    from shared.migrate.ownership import OwnershipMap
+    from shared.migrate.planner import Step
+    from shared.migrate.recorder import LogEntry
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
