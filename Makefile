@@ -25,8 +25,12 @@ help:
 	$(PYTHON) -m venv .bootstrap
 	.bootstrap/bin/pip install --quiet uv
 
-install: $(if $(findstring .bootstrap,$(UV)),.bootstrap/bin/uv)
+# .venv is synced again only when pyproject.toml or uv.lock is newer than it
+install: $(MIGRATE)
+
+$(MIGRATE): pyproject.toml uv.lock | $(if $(findstring .bootstrap,$(UV)),.bootstrap/bin/uv)
 	@$(UV) sync --locked --quiet
+	@touch $@
 
 dev-db: install
 	@$(BIN)/python -W ignore -m shared.devserver $(PGDATA)

@@ -122,6 +122,15 @@ class Project:
             stderr=subprocess.PIPE,
         )
 
+    def make(self, *args: str) -> Run:
+        """Run a Makefile target in the project, with the repository's (already synced) .venv."""
+        for name in ("Makefile", "pyproject.toml", "uv.lock"):
+            if not (self.root / name).exists():
+                shutil.copy2(REPO / name, self.root / name)  # mtimes kept: no re-sync
+        if not (self.root / ".venv").exists():
+            (self.root / ".venv").symlink_to(REPO / ".venv")
+        return self.run(["make", "-s", *args])
+
     def versions(self, module: str) -> list[Path]:
         return sorted((self.root / "services" / module / "migrations").glob("*.py"))
 
@@ -141,5 +150,5 @@ def project(tmp_path: Path, database_url: str) -> Project:
         if source.is_dir():
             shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
-            shutil.copy(source, root / name)
+            shutil.copy2(source, root / name)
     return Project(root, database_url)
