@@ -141,3 +141,37 @@ def test_first_revision_of_a_new_module_starts_its_branch(project: Project) -> N
     up = project.migrate("up", "--branch", "audit")
     assert up.code == 0, up.err
     assert pg.tables(project.database_url) == {"users", "audit_entries", *pg.BOOKKEEPING}
+
+
+def shadow_databases(url: str) -> list[tuple[object, ...]]:
+    return pg.fetch(url, "SELECT datname FROM pg_database WHERE datname LIKE 'migrate_shadow_%'")
+
+
+def test_shadow_url_puts_the_shadow_database_elsewhere(project: Project, server_url: str) -> None:
+    add_agent_column(project)
+    unreachable = ("--database-url", "postgresql://u:pw@127.0.0.1:9/none")
+    without = project.migrate(*unreachable, "create", "add priority", "--module", "agents")
+    assert without.code == 1 and "127.0.0.1:9" in without.err
+
+    result = project.migrate(
+        *unreachable, "create", "add priority", "--module", "agents", "--shadow-url", server_url
+    )
+    assert result.code == 0, result.err
+    assert "priority" in project.head_file("agents").read_text()
+    assert shadow_databases(server_url) == []
+
+    bad = project.migrate("create", "x", "--module", "agents", "--shadow-url", "mysql://a@b/c")
+    assert bad.code == 2
+    assert bad.err.strip() == "error: the database URL uses 'mysql', only postgresql is supported"
+
+
+def test_the_shadow_database_is_dropped_when_create_fails(project: Project) -> None:
+    project.edit(
+        AGENTS_MODEL,
+        NAME_LINE,
+        NAME_LINE + "    invoice_id: Mapped[int | None] = mapped_column("
+        "ForeignKey('invoices.id'))\n",
+    )
+    result = project.migrate("create", "link invoices", "--module", "agents")
+    assert result.code == 2 and "add 'billing' to depends_on" in result.err
+    assert shadow_databases(project.database_url) == []

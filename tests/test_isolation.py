@@ -258,3 +258,19 @@ def test_files_the_manifest_does_not_explain(project: Project) -> None:
     assert "alembic/versions/old_revision.py" in found[1]["detail"]
     result = project.migrate("heads")
     assert result.code == 2 and "helper.py" in result.err and "move it out" in result.err
+
+
+def test_one_table_defined_by_two_modules_models(project: Project) -> None:
+    project.edit(
+        BILLING_MODEL,
+        "class Invoice(Base):",
+        "class Agent(Base):\n    __tablename__ = 'agents'\n"
+        "    id: Mapped[int] = mapped_column(primary_key=True)\n\n\nclass Invoice(Base):",
+    )
+    for args in (("check",), ("owners",), ("create", "x", "--module", "billing")):
+        result = project.migrate(*args)
+        assert result.code == 2, (args, result.err)
+        assert result.err.strip() == (
+            "error: table 'agents' is defined by the models of both 'agents' and 'billing'; "
+            "one module must own it: remove or rename one of them"
+        )

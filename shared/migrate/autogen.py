@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from alembic import command as alembic_command
 from alembic.autogenerate import RevisionContext, produce_migrations
 from alembic.operations import ops
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Enum, Table
 from sqlalchemy.engine import URL, Connection
 
-from alembic import command as alembic_command
 from shared.migrate.database import public_tables
 from shared.migrate.discovery import Discovery, discover
 from shared.migrate.errors import ConfigError

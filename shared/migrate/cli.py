@@ -15,7 +15,8 @@ from shared.migrate.errors import EXIT_FAILED, MigrateError
 from shared.migrate.manifest import Manifest, check_duration, find_manifest, load_manifest
 
 if TYPE_CHECKING:
-    from shared.migrate.commands import RunOptions, Target
+    from shared.migrate.commands import Target
+    from shared.migrate.executor import RunOptions
     from shared.migrate.graph import Position
     from shared.migrate.planner import Step
 
@@ -129,7 +130,7 @@ def _options(
     statement_timeout: str | None,
     allow_unknown: bool = False,
 ) -> RunOptions:
-    from shared.migrate.commands import RunOptions
+    from shared.migrate.executor import RunOptions
 
     return RunOptions(
         plan=plan,

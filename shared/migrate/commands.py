@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import io
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy.engine import URL, Connection
 
 from alembic import command as alembic_command
+from sqlalchemy.engine import URL, Connection
+
 from shared.db.url import resolve_url, to_async_url
 from shared.migrate import autogen, recorder, scaffold
 from shared.migrate.checks import (
@@ -24,16 +20,24 @@ from shared.migrate.checks import (
 )
 from shared.migrate.database import public_tables, version_rows
 from shared.migrate.discovery import discover
-from shared.migrate.errors import ConfigError, MigrateError, RevisionError
+from shared.migrate.errors import ConfigError, RevisionError
+from shared.migrate.executor import (
+    DEFAULT_OPTIONS,
+    ChecksumMismatch,
+    RunOptions,
+    RunResult,
+    execute,
+    locked,
+    offline,
+    verified_rows,
+)
 from shared.migrate.graph import Position, Revision, ScriptGraph
 from shared.migrate.manifest import Manifest, Module
 from shared.migrate.ownership import OwnershipMap, ownership, undeclared_references
-from shared.migrate.planner import Step, downgrade_plan, upgrade_plan
-from shared.migrate.runner import check_lock, run_with_connection
+from shared.migrate.planner import downgrade_plan, upgrade_plan
+from shared.migrate.runner import run_with_connection
 from shared.migrate.shadow import shadow_database
-from shared.migrate.translate import alembic_errors, server_message
-
-OnStep = Callable[[Step], None]
+from shared.migrate.translate import alembic_errors
 
 
 @dataclass(frozen=True)
@@ -45,19 +49,18 @@ class Target:
 
     @property
     def url(self) -> URL:
-        raw = resolve_url(self.database_url, self.manifest.settings.database_url_env)
-        try:
-            return to_async_url(raw)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+        return _parse(resolve_url(self.database_url, self.manifest.settings.database_url_env))
+
+    def shadow_server(self, shadow_url: str | None) -> URL:
+        """Where shadow databases go: --shadow-url, else the database URL's server."""
+        return _parse(shadow_url) if shadow_url else self.url
 
 
-@dataclass(frozen=True)
-class RunResult:
-    steps: list[Step]
-    sql: str | None = None
-    planned_only: bool = False
-    skipped_unknown: bool = False
+def _parse(raw: str) -> URL:
+    try:
+        return to_async_url(raw)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -68,59 +71,7 @@ class CreateResult:
     depends_on: tuple[str, ...] = field(default_factory=tuple)
 
 
-class RevisionFailed(MigrateError):
-    def __init__(self, revision: Revision, cause: BaseException, root: Path) -> None:
-        outside = "autocommit_block" in revision.path.read_text(encoding="utf-8", errors="replace")
-        hint = (
-            "; its autocommit_block statements ran outside the transaction and stay applied: "
-            "make them idempotent (IF NOT EXISTS) or undo them before running again"
-            if outside
-            else ""
-        )
-        super().__init__(
-            f"module '{revision.module}' revision {revision.revision} "
-            f"({revision.path.relative_to(root)}) failed: {_reason(cause)}; the revisions "
-            f"before it are applied; fix the file and run the command again{hint}"
-        )
-
-
-class ChecksumMismatch(MigrateError):
-    def __init__(self, module: str, message: str) -> None:
-        super().__init__(message)
-        self.module = module
-
-
-def _reason(exc: BaseException) -> str:
-    if not hasattr(exc, "orig"):
-        return f"{type(exc).__name__}: {exc}"
-    message = server_message(exc)
-    if "statement timeout" in message or "lock timeout" in message:
-        message += (
-            " (raise it with --statement-timeout/--lock-timeout, or SET LOCAL in the revision)"
-        )
-    return message
-
-
 # ---- up / down ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How `up` and `down` run: --plan, --lock-wait, the session timeouts, --allow-unknown."""
-
-    plan: bool = False
-    lock_wait: float | None = None
-    lock_timeout: str | None = None
-    statement_timeout: str | None = None
-    allow_unknown: bool = False
-    on_step: OnStep | None = None
-
-    def session(self, manifest: Manifest) -> dict[str, str]:
-        settings = manifest.settings
-        return {
-            "lock_timeout": self.lock_timeout or settings.lock_timeout,
-            "statement_timeout": self.statement_timeout or settings.statement_timeout,
-        }
 
 
 def up(
@@ -129,26 +80,26 @@ def up(
     revision: str | None = None,
     *,
     sql: bool = False,
-    options: RunOptions = RunOptions(),
+    options: RunOptions = DEFAULT_OPTIONS,
 ) -> RunResult:
     """`migrate up`: every module to its head, or one module (and its dependencies), or to R."""
     graph = ScriptGraph(target.manifest)
     destination = _up_destination(graph, branch, revision)
     if sql:
-        return RunResult(steps=[], sql=_offline(graph, destination))
+        return RunResult(steps=[], sql=offline(graph, destination))
 
     def work(conn: Connection) -> RunResult:
-        rows = _verified_rows(graph, conn, options.allow_unknown)
+        rows = verified_rows(graph, conn, options.allow_unknown)
         if rows is None:
             return RunResult(steps=[], skipped_unknown=True)
         if destination is None:
             return RunResult(steps=[], planned_only=options.plan)
         steps = upgrade_plan(graph, destination, rows)
-        return _execute(
+        return execute(
             graph, conn, steps, options, lambda: alembic_command.upgrade(graph.config, destination)
         )
 
-    return _locked(target, "up", work, options)
+    return locked(target.url, target.manifest, "up", work, options)
 
 
 def down(
@@ -157,14 +108,14 @@ def down(
     revision: str | None = None,
     *,
     cascade: bool = False,
-    options: RunOptions = RunOptions(),
+    options: RunOptions = DEFAULT_OPTIONS,
 ) -> RunResult:
     """`migrate down`: one revision back in a module, or down to R; dependents need --cascade."""
     graph = ScriptGraph(target.manifest)
     manifest = target.manifest
 
     def work(conn: Connection) -> RunResult:
-        rows = _verified_rows(graph, conn, allow_unknown=False)
+        rows = verified_rows(graph, conn, allow_unknown=False)
         assert rows is not None
         positions = {p.module: p for p in graph.positions(rows)}
         module = _down_module(manifest, positions, branch)
@@ -179,7 +130,7 @@ def down(
                 + ", ".join(f"{s.module} {s.revision}" for s in others)
                 + " which depend on it; roll those back first or pass --cascade"
             )
-        return _execute(
+        return execute(
             graph,
             conn,
             steps,
@@ -187,22 +138,7 @@ def down(
             lambda: alembic_command.downgrade(graph.config, destination),
         )
 
-    return _locked(target, "down", work, options)
-
-
-def _locked(
-    target: Target, command: str, work: Callable[[Connection], RunResult], options: RunOptions
-) -> RunResult:
-    return run_with_connection(
-        target.url,
-        work,
-        command=command,
-        lock=target.manifest.settings.version_table,
-        lock_wait=target.manifest.settings.lock_wait
-        if options.lock_wait is None
-        else options.lock_wait,
-        settings=options.session(target.manifest),
-    )
+    return locked(target.url, target.manifest, "down", work, options)
 
 
 def _up_destination(graph: ScriptGraph, branch: str | None, revision: str | None) -> str | None:
@@ -249,115 +185,6 @@ def _down_destination(
     return parents[0] if len(parents) == 1 else f"{module.branch}@-1"
 
 
-def _verified_rows(
-    graph: ScriptGraph, conn: Connection, allow_unknown: bool
-) -> tuple[str, ...] | None:
-    """The version rows, once the database is known to this code and no applied file changed.
-
-    None when the database is at an unknown revision and --allow-unknown says to leave it be.
-    """
-    settings = graph.manifest.settings
-    rows = version_rows(conn, settings.version_table)
-    log = recorder.entries(conn, settings.log_table)
-    conn.commit()  # end the reads' implicit transaction: each revision gets its own
-    unknown = [r for r in rows if r not in graph.revisions]
-    if unknown and allow_unknown:
-        return None
-    if unknown:
-        raise RevisionError(
-            f"the database is at revision {unknown[0]}, which no module's migrations contain "
-            "(a newer build applied it?); deploy the code that has it, or pass --allow-unknown "
-            "to start this build without migrating"
-        )
-    _verify_checksums(graph, graph.ancestors(rows), log)
-    return rows
-
-
-def _verify_checksums(graph: ScriptGraph, applied: set[str], log: list[recorder.LogEntry]) -> None:
-    for revision, entry in sorted(recorder.applied_checksums(log).items()):
-        info = graph.revisions.get(revision)
-        if info is None or revision not in applied:
-            continue
-        now = recorder.checksum(info.path)
-        if now != entry.checksum:
-            raise ChecksumMismatch(
-                info.module,
-                f"module '{info.module}' revision {revision} "
-                f"({info.path.relative_to(graph.manifest.root)}) changed after it was applied "
-                f"(applied {entry.checksum[:12]}, file now {now[:12]}); revert the edit and put "
-                "the change in a new revision",
-            )
-
-
-def _execute(
-    graph: ScriptGraph,
-    conn: Connection,
-    plan: list[Step],
-    options: RunOptions,
-    run: Callable[[], object],
-) -> RunResult:
-    """Show the plan (--plan, or nothing to do), or run the Alembic command that carries it out,
-    logging each revision in its own transaction; on failure name the revision that failed."""
-    if options.plan or not plan:
-        return RunResult(steps=plan, planned_only=options.plan)
-    on_step = options.on_step
-    log_table = graph.manifest.settings.log_table
-    recorder.ensure_table(conn, log_table)
-    conn.commit()
-    done: list[Step] = []
-    started = time.monotonic()
-
-    def applied(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
-        nonlocal started
-        check_lock(conn)
-        now = time.monotonic()
-        direction = "up" if step.is_upgrade else "down"
-        info = graph.revisions[step.up_revision_id]
-        recorder.record(
-            conn,
-            log_table,
-            module=info.module,
-            revision=info.revision,
-            direction=direction,
-            checksum=recorder.checksum(info.path),
-            duration_ms=int((now - started) * 1000),
-        )
-        event = Step(info.module, info.revision, info.message, direction, now - started)
-        started = now
-        done.append(event)
-        if on_step:
-            on_step(event)
-
-    graph.config.attributes.update(
-        connection=conn, load_models=False, configure={"on_version_apply": [applied]}
-    )
-    try:
-        with alembic_errors():
-            run()
-    except MigrateError:
-        raise
-    except Exception as exc:
-        conn.rollback()
-        finished = {s.revision for s in done}
-        failed = next((s for s in plan if s.revision not in finished), None)
-        if failed is None:
-            raise
-        raise RevisionFailed(graph.revisions[failed.revision], exc, graph.manifest.root) from exc
-    return RunResult(steps=done)
-
-
-def _offline(graph: ScriptGraph, destination: str | None) -> str:
-    """The SQL `up` would run on an empty database, rendered without connecting."""
-    if destination is None:
-        return ""
-    buffer = io.StringIO()
-    graph.config.output_buffer = buffer
-    graph.config.attributes["load_models"] = False
-    with alembic_errors():
-        alembic_command.upgrade(graph.config, destination, sql=True)
-    return buffer.getvalue()
-
-
 # ---- create ------------------------------------------------------------------------------
 
 
@@ -387,7 +214,7 @@ def create(
             )
         assert script is not None and not isinstance(script, list)
         return CreateResult(module.name, Path(script.path), script.revision)
-    server = to_async_url(shadow_url) if shadow_url else target.url
+    server = target.shadow_server(shadow_url)
     written = autogen.create_revision(graph, module, head, message, server)
     if written is None:
         return CreateResult(module.name, None, None)
@@ -478,7 +305,7 @@ def _integrity_findings(target: Target, graph: ScriptGraph) -> list[Finding]:
     """Applied files edited since, and revisions the code does not know, in the database."""
     try:
         run_with_connection(
-            target.url, lambda conn: _verified_rows(graph, conn, False), command="check"
+            target.url, lambda conn: verified_rows(graph, conn, False), command="check"
         )
     except ChecksumMismatch as exc:
         return [Finding(exc.module, "checksum", str(exc))]
@@ -505,7 +332,7 @@ def _inspect(
                 found.append(drift_finding(module.name, changes.upgrade_ops))
         return created_by, found
 
-    with shadow_database(to_async_url(shadow_url) if shadow_url else url) as shadow:
+    with shadow_database(target.shadow_server(shadow_url)) as shadow:
         created_by, found = run_with_connection(shadow, on_shadow, command="check")
     database_tables = run_with_connection(url, public_tables, command="owners")
     owner_map = ownership(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from dataclasses import dataclass
 
@@ -49,7 +50,11 @@ def discover(manifest: Manifest) -> Discovery:
     metadata = load_metadata(manifest.settings.metadata)
     for module in manifest.ordered():
         before = set(metadata.tables)
-        _import(module.models, f"module '{module.name}' models")
+        try:
+            _import(module.models, f"module '{module.name}' models")
+        except ConfigError as exc:
+            _two_owners(exc, module.name)
+            raise
         for table in set(metadata.tables) - before:
             _OWNERS.setdefault(table, module.name)
     stray = sorted(set(metadata.tables) - set(_OWNERS))
@@ -58,6 +63,20 @@ def discover(manifest: Manifest) -> Discovery:
             f"table '{stray[0]}' is defined outside every module's models; move it into one"
         )
     return Discovery(metadata=metadata, owners={t: _OWNERS[t] for t in metadata.tables})
+
+
+def _two_owners(exc: ConfigError, module: str) -> None:
+    """SQLAlchemy's "Table 'x' is already defined": say which two modules both define it."""
+    found = _ALREADY_DEFINED.search(str(exc))
+    if found and found.group(1) in _OWNERS:
+        table = found.group(1)
+        raise ConfigError(
+            f"table '{table}' is defined by the models of both '{_OWNERS[table]}' and "
+            f"'{module}'; one module must own it: remove or rename one of them"
+        ) from exc
+
+
+_ALREADY_DEFINED = re.compile(r"Table '(\w+)' is already defined")
 
 
 def _import(name: str, what: str) -> object:

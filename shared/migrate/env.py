@@ -13,12 +13,12 @@ from logging.config import fileConfig
 from pathlib import Path
 from typing import Any
 
+from alembic import context
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from alembic import context
 from shared.db.url import resolve_url, to_async_url
 from shared.migrate.discovery import discover
 from shared.migrate.manifest import MANIFEST_NAME, Manifest, find_manifest, load_manifest

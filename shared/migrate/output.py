@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from shared.migrate.checks import Finding
-    from shared.migrate.commands import CreateResult, RunResult
+    from shared.migrate.commands import CreateResult
+    from shared.migrate.executor import RunResult
     from shared.migrate.graph import Position, Revision
     from shared.migrate.ownership import OwnershipMap
     from shared.migrate.planner import Step
