@@ -126,10 +126,11 @@ class Project:
         """Run a Makefile target in the project, with the repository's (already synced) .venv."""
         for name in ("Makefile", "pyproject.toml", "uv.lock"):
             if not (self.root / name).exists():
-                shutil.copy2(REPO / name, self.root / name)  # mtimes kept: no re-sync
+                shutil.copy2(REPO / name, self.root / name)
         if not (self.root / ".venv").exists():
             (self.root / ".venv").symlink_to(REPO / ".venv")
-        return self.run(["make", "-s", *args])
+        # UV=true: never sync the shared .venv from a copy (it would point it at the copy)
+        return self.run(["make", "-s", "UV=true", *args])
 
     def versions(self, module: str) -> list[Path]:
         return sorted((self.root / "services" / module / "migrations").glob("*.py"))
