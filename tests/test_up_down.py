@@ -169,3 +169,11 @@ def test_plan_changes_nothing(project: Project) -> None:
     assert result.code == 0
     assert result.out.startswith("Would apply:") and len(result.out.splitlines()) == 7
     assert pg.tables(project.database_url) == set()
+
+
+def test_status_check_exits_1_until_everything_is_applied(project: Project) -> None:
+    behind = project.migrate("status", "--check")
+    assert behind.code == 1 and "not started" in behind.out
+    assert project.migrate("up").code == 0
+    done = project.migrate("status", "--check")
+    assert done.code == 0 and "behind" not in done.out
