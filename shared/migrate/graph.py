@@ -5,6 +5,7 @@ Built from the manifest alone (alembic.ini is not read); the URL never enters th
 
 from __future__ import annotations
 
+import heapq
 import re
 import traceback
 from argparse import Namespace
@@ -157,27 +158,29 @@ class ScriptGraph:
                 )
         return result
 
+    @cached_property
+    def _by_module(self) -> dict[str, list[Revision]]:
+        """Each module's revisions, newest first: a revision comes after every revision of its
+        module that builds on it (Kahn's algorithm from the heads; ties by id)."""
+        result: dict[str, list[Revision]] = {m.name: [] for m in self.manifest.modules}
+        children = dict.fromkeys(self.revisions, 0)
+        for rev in self.revisions.values():
+            for parent in rev.parents:
+                children[parent] += 1
+        ready = [r for r, count in children.items() if count == 0]
+        heapq.heapify(ready)
+        while ready:
+            rev = self.revisions[heapq.heappop(ready)]
+            result[rev.module].append(rev)
+            for parent in rev.parents:
+                children[parent] -= 1
+                if children[parent] == 0:
+                    heapq.heappush(ready, parent)
+        return result
+
     def of_module(self, module: str) -> list[Revision]:
         """The module's revisions, newest first (each after everything that builds on it)."""
-        mine = {r.revision: r for r in self.revisions.values() if r.module == module}
-        ordered: list[Revision] = []
-        placed: set[str] = set()
-        remaining = dict(mine)
-        while remaining:
-            # a revision is ready once every child inside the module is placed
-            ready = [
-                rev
-                for rev in remaining.values()
-                if not any(
-                    rev.revision in c.parents and c.revision not in placed
-                    for c in remaining.values()
-                )
-            ]
-            for rev in sorted(ready, key=lambda r: r.revision):
-                ordered.append(rev)
-                placed.add(rev.revision)
-                del remaining[rev.revision]
-        return ordered
+        return self._by_module.get(module, [])
 
     def heads(self, module: str) -> list[str]:
         mine = self.of_module(module)
@@ -203,11 +206,6 @@ class ScriptGraph:
             info = self.revisions[rev]
             stack.extend(p for p in (*info.parents, *info.depends_on) if p in self.revisions)
         return seen
-
-    def descendants(self, revisions: Iterable[str]) -> set[str]:
-        """Every revision that builds on one of `revisions`, in any module."""
-        targets = set(revisions)
-        return {r for r in self.revisions if r not in targets and self.ancestors([r]) & targets}
 
     def resolve(self, module: Module | None, text: str) -> str:
         """A revision named on the command line (id, unique prefix, or `base`) as a full id."""
