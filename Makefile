@@ -10,7 +10,7 @@ module ?= $(branch)
 m ?=
 BRANCH_OPT := $(if $(branch),--branch $(branch))
 
-.PHONY: help install demo dev-db test lint migrate-up migrate-down migrate-create \
+.PHONY: help install demo dev-db test lint bench migrate-up migrate-down migrate-create \
 	migrate-current migrate-history migrate-status migrate-check
 
 help:
@@ -20,6 +20,7 @@ help:
 	@echo "make migrate-create m='message' module=NAME"
 	@echo "make migrate-check        the CI gate: drift, heads, ownership, dependencies"
 	@echo "make dev-db               start the embedded PostgreSQL and print its URL"
+	@echo "make bench [N=2000]       print what each command costs with N revisions in one module"
 
 .bootstrap/bin/uv:
 	$(PYTHON) -m venv .bootstrap
@@ -47,6 +48,9 @@ demo: install
 
 test: install lint
 	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python -m tests.bench_many_revisions
 
 lint: install
 	$(BIN)/ruff check .
