@@ -181,3 +181,31 @@ def test_the_shadow_database_is_dropped_when_create_fails(project: Project) -> N
     result = project.migrate("create", "link invoices", "--module", "agents")
     assert result.code == 2 and "add 'billing' to depends_on" in result.err
     assert shadow_databases(project.database_url) == []
+
+
+def test_a_new_enum_column_goes_up_down_and_up_again(project: Project) -> None:
+    assert project.migrate("up").code == 0
+    project.edit(
+        AGENTS_MODEL,
+        NAME_LINE,
+        NAME_LINE + "    tier: Mapped[str | None] = mapped_column("
+        "Enum('free', 'pro', \"o'neil\", name='agent_tier'))\n",
+    )
+    result = project.migrate("create", "add tier", "--module", "agents")
+    assert result.code == 0, result.err
+    text = project.head_file("agents").read_text()
+    assert 'CREATE TYPE "agent_tier" AS ENUM' in text
+    for step in (("up",), ("down", "--branch", "agents"), ("up",)):
+        done = project.migrate(*step)
+        assert done.code == 0, (step, done.err)
+    assert "tier" in pg.columns(project.database_url, "agents")
+    labels = pg.fetch(
+        project.database_url,
+        "SELECT enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid "
+        "WHERE t.typname = 'agent_tier' ORDER BY e.enumsortorder",
+    )
+    assert labels == [("free",), ("pro",), ("o'neil",)]
+    assert project.migrate("down", "--branch", "agents").code == 0
+    assert "agent_tier" not in pg.enum_types(project.database_url)
+    # the existing enum of another column is left alone
+    assert "agent_kind" in pg.enum_types(project.database_url)

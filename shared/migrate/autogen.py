@@ -15,7 +15,7 @@ from alembic import command as alembic_command
 from alembic.autogenerate import RevisionContext, produce_migrations
 from alembic.operations import ops
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Enum, Table
+from sqlalchemy import Enum, Table, text
 from sqlalchemy.engine import URL, Connection
 
 from shared.migrate.database import public_tables
@@ -126,6 +126,7 @@ def diff(
         return None
     _drop_enums_with_tables(produced.upgrade_ops)
     _drop_enums_with_tables(produced.downgrade_ops)
+    _enums_for_new_columns(produced.upgrade_ops, produced.downgrade_ops, enum_types(conn))
     return Diff(produced, context)
 
 
@@ -223,3 +224,44 @@ def _drop_enums_with_tables(container: ops.OpContainer) -> None:
         )
         for offset, name in enumerate(names, start=1):
             container.ops.insert(index + offset, ops.ExecuteSQLOp(f'DROP TYPE IF EXISTS "{name}"'))
+
+
+def enum_types(conn: Connection) -> set[str]:
+    return set(conn.scalars(text("SELECT typname FROM pg_type WHERE typtype = 'e'")))
+
+
+def _enum_of(column: Any) -> Enum | None:
+    kind = column.type
+    return kind if isinstance(kind, Enum) and kind.name else None
+
+
+def _enums_for_new_columns(
+    upgrade_ops: ops.UpgradeOps, downgrade_ops: ops.DowngradeOps, existing: set[str]
+) -> None:
+    """add_column does not create a new enum type on PostgreSQL (create_table does): create it
+    before the column, and drop it again after the column in the downgrade."""
+    created = set(existing)
+    for op in upgrade_ops.ops:
+        if isinstance(op, ops.CreateTableOp):
+            created |= {e.name for c in op.columns if (e := _enum_of(c)) and e.name}
+    added: set[str] = set()
+    for table_ops in (o for o in upgrade_ops.ops if isinstance(o, ops.ModifyTableOps)):
+        for index in range(len(table_ops.ops) - 1, -1, -1):
+            op = table_ops.ops[index]
+            enum = _enum_of(op.column) if isinstance(op, ops.AddColumnOp) else None
+            if enum is None or enum.name in created or enum.name in added:
+                continue
+            values = ", ".join("'" + v.replace("'", "''") + "'" for v in enum.enums)
+            table_ops.ops.insert(
+                index, ops.ExecuteSQLOp(f'CREATE TYPE "{enum.name}" AS ENUM ({values})')
+            )
+            added.add(str(enum.name))
+    for table_ops in (o for o in downgrade_ops.ops if isinstance(o, ops.ModifyTableOps)):
+        for index in range(len(table_ops.ops) - 1, -1, -1):
+            op = table_ops.ops[index]
+            if isinstance(op, ops.DropColumnOp):
+                enum = _enum_of(op.to_column())
+                if enum is not None and enum.name in added:
+                    table_ops.ops.insert(
+                        index + 1, ops.ExecuteSQLOp(f'DROP TYPE IF EXISTS "{enum.name}"')
+                    )
