@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 
 from alembic.config import Config
-from alembic.script import Script, ScriptDirectory
+from alembic.script import ScriptDirectory
 
 from shared.migrate.errors import ConfigError, MigrateError, MultipleHeads, RevisionError
 from shared.migrate.manifest import Manifest, Module
@@ -261,12 +261,6 @@ class ScriptGraph:
                 state = "not started"
             result.append(Position(module.name, module.branch, current, heads, pending, state))
         return result
-
-    def script_of(self, revision: str) -> Script:
-        with alembic_errors():
-            script = self.script.get_revision(revision)
-        assert script is not None
-        return script
 
 
 @contextmanager
