@@ -231,7 +231,7 @@ def enum_types(conn: Connection) -> set[str]:
 
 
 def _enum_of(column: Any) -> Enum | None:
-    kind = column.type
+    kind = getattr(column, "type", None)  # create_table's columns include its constraints
     return kind if isinstance(kind, Enum) and kind.name else None
 
 

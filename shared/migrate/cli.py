@@ -98,6 +98,15 @@ def _errors() -> Iterator[None]:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise typer.Exit(130) from None
+    except Exception as exc:  # a bug of ours: still one line, the traceback behind --debug
+        if state.debug:
+            traceback.print_exc()
+        typer.echo(
+            f"error: unexpected {type(exc).__name__}: {exc}; run again with --debug for the "
+            "traceback and report it",
+            err=True,
+        )
+        raise typer.Exit(EXIT_FAILED) from None
 
 
 def _call(fn: Callable[[], T]) -> T:
