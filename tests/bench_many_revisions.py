@@ -7,7 +7,6 @@ Uses TEST_DATABASE_URL's server when set, otherwise an embedded PostgreSQL.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,7 +17,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from tests import pg
-from tests.conftest import BIN, PROJECT_FILES, REPO
+from tests.conftest import BIN, copy_project
 
 TEMPLATE = '''"""bench {i}"""
 from alembic import op
@@ -39,12 +38,7 @@ def downgrade() -> None:
 
 
 def make_project(root: Path, count: int) -> None:
-    for name in PROJECT_FILES:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, root / name)
+    copy_project(root)
     versions = root / "services/users/migrations"
     parent = next(versions.glob("fe95*")).name.split("_")[0]
     for i in range(count):

@@ -142,14 +142,19 @@ class Project:
         path.write_text(text.replace(old, new, 1))
 
 
-@pytest.fixture
-def project(tmp_path: Path, database_url: str) -> Project:
-    root = tmp_path / "repo"
-    root.mkdir()
+def copy_project(root: Path) -> None:
+    """The repository's manifest, alembic.ini, env and services, copied into `root`."""
     for name in PROJECT_FILES:
         source = REPO / name
         if source.is_dir():
             shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(source, root / name)
+
+
+@pytest.fixture
+def project(tmp_path: Path, database_url: str) -> Project:
+    root = tmp_path / "repo"
+    root.mkdir()
+    copy_project(root)
     return Project(root, database_url)
