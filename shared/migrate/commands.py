@@ -19,7 +19,7 @@ from shared.migrate.checks import (
     static_findings,
 )
 from shared.migrate.database import public_tables, version_rows
-from shared.migrate.discovery import discover
+from shared.migrate.discovery import Discovery, discover
 from shared.migrate.errors import ConfigError, RevisionError
 from shared.migrate.executor import (
     DEFAULT_OPTIONS,
@@ -274,7 +274,8 @@ class CheckResult:
 
 def owners(target: Target, shadow_url: str | None = None) -> OwnershipMap:
     """`migrate owners`: each table's module, from the models and from the migrations."""
-    return _inspect(target, shadow_url, drift=False)[0]
+    graph = ScriptGraph(target.manifest)
+    return _inspect(target, graph, discover(target.manifest), shadow_url, drift=False)[0]
 
 
 def check(target: Target, shadow_url: str | None = None) -> CheckResult:
@@ -287,10 +288,10 @@ def check(target: Target, shadow_url: str | None = None) -> CheckResult:
     findings += head_findings(graph)
     if any(f.kind == "heads" for f in findings):
         return CheckResult(findings)
-    owner_map, drift = _inspect(target, shadow_url, drift=True)
+    discovery = discover(manifest)
+    owner_map, drift = _inspect(target, graph, discovery, shadow_url, drift=True)
     findings += ownership_findings(owner_map)
     findings += _integrity_findings(target, graph)
-    discovery = discover(manifest)
     allowed = {
         m.name: {d.name for d in manifest.dependency_closure(m.name)} for m in manifest.modules
     }
@@ -315,12 +316,15 @@ def _integrity_findings(target: Target, graph: ScriptGraph) -> list[Finding]:
 
 
 def _inspect(
-    target: Target, shadow_url: str | None, *, drift: bool
+    target: Target,
+    graph: ScriptGraph,
+    discovery: Discovery,
+    shadow_url: str | None,
+    *,
+    drift: bool,
 ) -> tuple[OwnershipMap, list[Finding]]:
     """Build every module on a shadow database: who created what, and each module's drift."""
     manifest = target.manifest
-    graph = ScriptGraph(manifest)
-    discovery = discover(manifest)
     url = target.url
 
     def on_shadow(conn: Connection) -> tuple[dict[str, str], list[Finding]]:
