@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alembic import command as alembic_command
 from alembic.autogenerate import RevisionContext, produce_migrations
 from alembic.operations import ops
 from alembic.runtime.migration import MigrationContext
@@ -88,7 +87,7 @@ def build(conn: Connection, graph: ScriptGraph, modules: list[Module]) -> dict[s
         head = graph.head(module)
         if head:
             with alembic_errors():
-                alembic_command.upgrade(graph.config, head)
+                graph.upgrade(head)
         now = public_tables(conn) - {graph.manifest.settings.version_table}
         created_by.update(dict.fromkeys(now - seen, module.name))
         seen = now

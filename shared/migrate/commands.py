@@ -95,9 +95,7 @@ def up(
         if destination is None:
             return RunResult(steps=[], planned_only=options.plan)
         steps = upgrade_plan(graph, destination, rows)
-        return execute(
-            graph, conn, steps, options, lambda: alembic_command.upgrade(graph.config, destination)
-        )
+        return execute(graph, conn, steps, options, lambda: graph.upgrade(destination))
 
     return locked(target.url, target.manifest, "up", work, options)
 
@@ -135,7 +133,7 @@ def down(
             conn,
             steps,
             options,
-            lambda: alembic_command.downgrade(graph.config, destination),
+            lambda: graph.downgrade(destination),
         )
 
     return locked(target.url, target.manifest, "down", work, options)

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alembic import command as alembic_command
 from sqlalchemy.engine import URL, Connection
 
 from shared.migrate import recorder
@@ -214,5 +213,5 @@ def offline(graph: ScriptGraph, destination: str | None) -> str:
     graph.config.output_buffer = buffer
     graph.config.attributes["load_models"] = False
     with alembic_errors():
-        alembic_command.upgrade(graph.config, destination, sql=True)
+        graph.upgrade(destination, sql=True)
     return buffer.getvalue()

@@ -14,8 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 
 from shared.migrate.errors import ConfigError, MigrateError, MultipleHeads, RevisionError
@@ -228,6 +230,21 @@ class ScriptGraph:
             f"revision '{text}'{scope} is ambiguous ({', '.join(r.revision for r in candidates)});"
             " give more characters"
         )
+
+    def upgrade(self, destination: str, *, sql: bool = False) -> None:
+        """What `alembic.command.upgrade` does, on the scripts this graph has already loaded:
+        Alembic's own would load and execute every revision file again."""
+        self._run_env(lambda rev, _: self.script._upgrade_revs(destination, rev), destination, sql)
+
+    def downgrade(self, destination: str) -> None:
+        """What `alembic.command.downgrade` does, on the scripts already loaded."""
+        self._run_env(lambda rev, _: self.script._downgrade_revs(destination, rev), destination)
+
+    def _run_env(self, fn: Any, destination: str, sql: bool = False) -> None:
+        with EnvironmentContext(
+            self.config, self.script, fn=fn, as_sql=sql, destination_rev=destination
+        ):
+            self.script.run_env()
 
     def positions(
         self, version_rows: Iterable[str], recorded: dict[str, str] | None = None
