@@ -1,4 +1,19 @@
-"""${message}
+<%!
+    def docstring(text):
+        # the message goes inside a triple-quoted docstring: escape what could end it
+        # (quotes, backslashes) and what cannot stand in source (control characters)
+        out = []
+        for char in str(text):
+            if char == "\\" or char == '"':
+                out.append("\\" + char)
+            elif char in "\n\t" or char.isprintable():
+                out.append(char)
+            elif ord(char) < 0x10000:
+                out.append("\\u%04x" % ord(char))
+            else:
+                out.append("\\U%08x" % ord(char))
+        return "".join(out)
+%>"""${message | docstring}
 
 Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}

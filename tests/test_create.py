@@ -168,7 +168,9 @@ def test_shadow_url_puts_the_shadow_database_elsewhere(project: Project, server_
 
     bad = project.migrate("create", "x", "--module", "agents", "--shadow-url", "mysql://a@b/c")
     assert bad.code == 2
-    assert bad.err.strip() == "error: the database URL uses 'mysql', only postgresql is supported"
+    assert bad.err.strip() == (
+        "error: the database URL (--shadow-url) uses 'mysql', only postgresql is supported"
+    )
 
 
 def test_the_shadow_database_is_dropped_when_create_fails(project: Project) -> None:
@@ -194,7 +196,7 @@ def test_a_new_enum_column_goes_up_down_and_up_again(project: Project) -> None:
     result = project.migrate("create", "add tier", "--module", "agents")
     assert result.code == 0, result.err
     text = project.head_file("agents").read_text()
-    assert 'CREATE TYPE "agent_tier" AS ENUM' in text
+    assert "CREATE TYPE agent_tier AS ENUM ('free', 'pro', 'o''neil')" in text
     for step in (("up",), ("down", "--branch", "agents"), ("up",)):
         done = project.migrate(*step)
         assert done.code == 0, (step, done.err)

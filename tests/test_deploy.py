@@ -15,7 +15,7 @@ from collections.abc import Callable
 import asyncpg
 import pytest
 
-from shared.migrate.runner import LOCK_CLASS, _lock_key
+from shared.migrate.session import LOCK_CLASS, lock_key
 from tests import pg
 from tests.conftest import REPO, Project
 
@@ -85,7 +85,7 @@ async def _hold_lock(url: str, seconds: float) -> None:
     )
     try:
         await conn.execute(
-            "SELECT pg_advisory_lock($1, $2)", LOCK_CLASS, _lock_key("alembic_version")
+            "SELECT pg_advisory_lock($1, $2)", LOCK_CLASS, lock_key("alembic_version")
         )
         await asyncio.sleep(seconds)
     finally:
@@ -111,8 +111,12 @@ def test_a_held_lock_times_out_naming_the_holder(project: Project) -> None:
         [(pid, _)] = activity(project, "holder-test")
         result = project.migrate("up", "--lock-wait", "1")
         assert result.code == 3
-        assert result.err.strip() == (
-            f"error: another migration holds the lock (pid {pid}, application 'holder-test'); "
+        line = result.err.strip()
+        assert line.startswith(
+            f"error: another migration holds the lock (pid {pid}, application 'holder-test', "
+        )
+        assert "'SELECT pg_advisory_lock($1, $2)'" in line
+        assert line.endswith(
             "waited 1s and changed nothing; let it finish, or wait longer with --lock-wait"
         )
         assert pg.tables(project.database_url) == set()
@@ -134,7 +138,6 @@ def test_a_killed_holder_leaves_no_lock_behind(project: Project) -> None:
     project.write_revision("users", "51ee90000001", "op.execute('SELECT pg_sleep(2)')")
     victim = project.spawn("up")
     wait_for(lambda: any("pg_sleep" in q for _, q in activity(project, "migrate up")))
-    assert activity(project, "migrate up (lock)")  # the lock's own connection, named
     victim.kill()
     victim.communicate(timeout=WATCHDOG)
     result = project.migrate("up", "--lock-wait", "20")
@@ -142,15 +145,16 @@ def test_a_killed_holder_leaves_no_lock_behind(project: Project) -> None:
     assert "51ee90000001" in pg.version_rows(project.database_url)
 
 
-def test_losing_the_lock_connection_stops_before_the_next_revision(project: Project) -> None:
+def test_losing_the_session_loses_the_lock_and_the_revision(project: Project) -> None:
     project.write_revision("users", "51ee90000002", "op.execute('SELECT pg_sleep(2)')")
     run = project.spawn("up")
     wait_for(lambda: any("pg_sleep" in q for _, q in activity(project, "migrate up")))
-    [(lock_pid, _)] = activity(project, "migrate up (lock)")
-    pg.fetch(project.database_url, "SELECT pg_terminate_backend($1)", lock_pid)
+    [(pid, _)] = activity(project, "migrate up")  # the lock and the work share one session
+    pg.fetch(project.database_url, "SELECT pg_terminate_backend($1)", pid)
     out, err = run.communicate(timeout=WATCHDOG)
     assert run.returncode == 1, (out, err)
-    assert "lost the connection that holds the migration lock" in err
+    assert "lost the connection (and with it the migration lock) while running module " in err
+    assert "51ee90000002" in err
     assert "51ee90000002" not in pg.version_rows(project.database_url)
     assert "51ee90000002" not in {e["revision"] for e in log_entries(project)}
     assert project.migrate("up").code == 0
@@ -255,7 +259,10 @@ def test_an_applied_file_edited_afterwards_is_refused(project: Project) -> None:
     assert project.migrate("up").code == 0
     first = next(p for p in project.versions("users") if p != project.head_file("users"))
     original = first.read_text()
-    first.write_text(original + "\n# an innocent edit\n")
+    first.write_text(original + "\n# an innocent comment\n")  # comments are not what runs
+    assert project.migrate("up").code == 0
+    edited = original.replace("    # ### end Alembic commands ###", "    op.execute('SELECT 1')", 1)
+    first.write_text(edited)
     result = project.migrate("up")
     assert result.code == 1
     assert f"({first.relative_to(project.root)}) changed after it was applied" in result.err
@@ -287,15 +294,22 @@ def test_a_database_ahead_of_the_code(project: Project) -> None:
 
 def test_a_revision_that_raises_on_import(project: Project) -> None:
     broken = project.write_revision("billing", "b40e00000001", "pass")
-    broken.write_text("import no_such_module\n" + broken.read_text())
-    for args in (("up",), ("heads",), ("status",)):
-        result = project.migrate(*args)
-        assert result.code == 2, args
-        assert result.err.strip().splitlines() == [
-            f"error: {broken.relative_to(project.root)}: raised ModuleNotFoundError while "
-            "loading (No module named 'no_such_module'); fix the revision file"
-        ]
-    assert pg.tables(project.database_url) == set()
+    text = broken.read_text()
+    broken.write_text("import no_such_module\n" + text)
+    for args in (("heads",), ("status",)):  # read without executing any revision file
+        assert project.migrate(*args).code == 0, args
+    result = project.migrate("up")
+    assert result.code == 2
+    assert result.err.strip().splitlines() == [
+        f"error: {broken.relative_to(project.root)}: raised ModuleNotFoundError while "
+        "loading (No module named 'no_such_module'); fix the revision file"
+    ]
+    # every revision before it is applied and recorded; the broken one is not
+    assert "b40e00000001" not in pg.version_rows(project.database_url)
+    assert {"users", "agents", "invoices"} <= pg.tables(project.database_url)
+    broken.write_text(text)
+    assert project.migrate("up").code == 0
+    assert "b40e00000001" in pg.version_rows(project.database_url)
 
 
 def test_log_records_up_and_down_with_who_and_checksum(project: Project) -> None:
@@ -305,7 +319,8 @@ def test_log_records_up_and_down_with_who_and_checksum(project: Project) -> None
     assert len(entries) == 7
     newest = entries[0]
     assert newest["module"] == "agents" and newest["direction"] == "down"
-    assert len(str(newest["checksum"])) == 64 and newest["db_user"] and newest["host"]
+    assert str(newest["checksum"]).startswith("v2:") and len(str(newest["checksum"])) == 67
+    assert newest["db_user"] and newest["host"]
     only = json.loads(project.migrate("log", "--branch", "billing", "--json").out)["entries"]
     assert [e["module"] for e in only] == ["billing", "billing"]
     human = project.migrate("log")

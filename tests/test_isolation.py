@@ -201,7 +201,7 @@ def test_check_reports_each_kind_of_problem_under_its_module(project: Project) -
         ("-", "alembic.ini"),
     }
     drift = next(f for f in findings(project) if f["module"] == "agents")
-    assert "add_column agents.rank" in drift["detail"]
+    assert "+ column agents.rank" in drift["detail"]
 
 
 def test_check_reports_two_heads_and_duplicate_ids(project: Project) -> None:
@@ -235,6 +235,9 @@ def test_check_reports_a_table_claimed_by_two_modules(project: Project) -> None:
             "def upgrade() -> None:\n",
             "def upgrade() -> None:\n    op.create_table('shared_things', "
             "sa.Column('id', sa.Integer(), primary_key=True))\n",
+        ).replace(
+            "def downgrade() -> None:\n",
+            "def downgrade() -> None:\n    op.drop_table('shared_things')\n",
         )
     )
     found = [f for f in findings(project) if f["kind"] == "ownership"]

@@ -65,7 +65,9 @@ def test_migrate_sql_never_connects_nor_imports_models(project: Project) -> None
     unreachable = ("--database-url", "postgresql://u:pw@127.0.0.1:9/none")
     sql = project.migrate(*unreachable, "up", "--sql")
     assert sql.code == 0, sql.err
-    assert sql.out.count("CREATE TABLE") == 4  # the version table and three modules' tables
+    # the version table, the tool's log, and the three modules' tables
+    assert sql.out.count("CREATE TABLE") == 5
+    assert 'CREATE TABLE IF NOT EXISTS "migrate_log"' in sql.out
     assert "pw@" not in sql.out
     one = project.migrate(*unreachable, "up", "--sql", "--branch", "billing")
     assert "CREATE TABLE invoices" in one.out and "CREATE TABLE agents" not in one.out

@@ -51,6 +51,7 @@ def test_up_builds_every_module_and_status_reads_up_to_date(project: Project) ->
             "head": expected[name],
             "pending": 0,
             "state": "up to date",
+            "models": "found",
         }
     again = project.migrate("up")
     assert again.code == 0 and "No migrations to apply." in again.out

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from alembic.operations import ops
-
-from shared.migrate.graph import ScriptGraph, duplicate_revisions, stray_files
+from shared.migrate import recorder
+from shared.migrate.graph import RevisionGraph
+from shared.migrate.index import Problem
 from shared.migrate.inifile import INI_NAME, expected_locations, in_step
 from shared.migrate.manifest import Manifest
 from shared.migrate.ownership import OwnershipMap
+
+if TYPE_CHECKING:
+    from alembic.operations import ops
+
+    from shared.migrate.build import Built
+    from shared.migrate.state import DatabaseState
 
 
 @dataclass(frozen=True)
@@ -21,18 +26,9 @@ class Finding:
     detail: str
 
 
-def static_findings(manifest: Manifest) -> list[Finding]:
-    """What can be checked from files alone: duplicate ids, alembic.ini."""
-    findings = [
-        Finding(
-            _module_of(manifest, paths[0]),
-            "duplicate revision",
-            f"revision id {rev} is declared by "
-            + " and ".join(str(p.relative_to(manifest.root)) for p in paths),
-        )
-        for rev, paths in duplicate_revisions(manifest).items()
-    ]
-    findings += [Finding(module, "stray file", detail) for module, detail in stray_files(manifest)]
+def file_findings(manifest: Manifest, problems: list[Problem]) -> list[Finding]:
+    """What can be checked from files alone: bad or duplicate revision files, alembic.ini."""
+    findings = [Finding(p.module, p.kind, p.detail) for p in problems]
     if not in_step(manifest):
         findings.append(
             Finding(
@@ -45,7 +41,7 @@ def static_findings(manifest: Manifest) -> list[Finding]:
     return findings
 
 
-def head_findings(graph: ScriptGraph) -> list[Finding]:
+def head_findings(graph: RevisionGraph) -> list[Finding]:
     return [
         Finding(
             m.name,
@@ -55,6 +51,29 @@ def head_findings(graph: ScriptGraph) -> list[Finding]:
         for m in graph.manifest.modules
         if len(heads := graph.heads(m.name)) > 1
     ]
+
+
+def revision_dependency_findings(graph: RevisionGraph) -> list[Finding]:
+    """Django's rule: a revision depends only on modules its module declares in depends_on."""
+    manifest = graph.manifest
+    allowed = {
+        m.name: {d.name for d in manifest.dependency_closure(m.name)} for m in manifest.modules
+    }
+    found = []
+    for rev in graph.revisions.values():
+        for dep in rev.depends_on:
+            other = graph.revisions[dep].module
+            if other not in allowed.get(rev.module, {rev.module}):
+                found.append(
+                    Finding(
+                        rev.module,
+                        "dependency",
+                        f"revision {rev.revision} ({graph.relative(rev.path)}) depends on "
+                        f"revision {dep} of module '{other}', which is not in depends_on of "
+                        f"'{rev.module}'; add '{other}' to it in migrations.yaml",
+                    )
+                )
+    return found
 
 
 def ownership_findings(owners: OwnershipMap) -> list[Finding]:
@@ -78,44 +97,82 @@ def dependency_findings(undeclared: list[tuple[str, str, str]]) -> list[Finding]
     ]
 
 
-def drift_finding(module: str, upgrade_ops: ops.UpgradeOps) -> Finding:
-    changes = sorted({_describe(op) for op in _leaves(upgrade_ops)})
-    return Finding(
-        module,
-        "drift",
-        "models differ from migrations: "
-        + "; ".join(changes)
-        + f"; run: migrate create MESSAGE --module {module}",
-    )
+def drift_findings(upgrade_ops: ops.UpgradeOps, owner_of: dict[str, str]) -> list[Finding]:
+    """One finding per module whose models differ from what its migrations build."""
+    from shared.migrate.autogen import describe
+
+    per_module: dict[str, list[str]] = {}
+    for op in upgrade_ops.ops:
+        table = getattr(op, "table_name", None)
+        schema = getattr(op, "schema", None)
+        key = f"{schema}.{table}" if schema and schema != "public" else table
+        module = owner_of.get(str(key), "-")
+        holder = type(upgrade_ops)(ops=[op])
+        per_module.setdefault(module, []).extend(describe(holder))
+    return [
+        Finding(
+            module,
+            "drift",
+            "models differ from migrations: "
+            + "; ".join(sorted(set(changes)))
+            + f"; run: migrate create MESSAGE --module {module}",
+        )
+        for module, changes in sorted(per_module.items())
+    ]
 
 
-def _leaves(container: Any) -> Iterator[Any]:
-    for op in getattr(container, "ops", []):
-        if isinstance(op, ops.OpContainer):
-            yield from _leaves(op)
-        else:
-            yield op
+def stairway_findings(built: Built) -> list[Finding]:
+    found = [Finding(f.module, f.kind, f.detail) for f in built.findings]
+    if not built.complete:
+        found.append(
+            Finding(
+                found[-1].module if found else "-",
+                "reapply",
+                "the shadow build stopped at that revision; drift and ownership were not "
+                "checked past it",
+            )
+        )
+    return found
 
 
-def _describe(op: Any) -> str:
-    try:
-        diff = op.to_diff_tuple()
-    except (AttributeError, NotImplementedError):
-        return type(op).__name__
-    if isinstance(diff, list):
-        diff = diff[0]
-    names = [_name(part) for part in diff[1:] if _name(part)]
-    return " ".join([str(diff[0]), ".".join(names[:2])])
-
-
-def _name(part: Any) -> str:
-    if isinstance(part, str):
-        return part
-    return str(getattr(part, "name", "") or "")
-
-
-def _module_of(manifest: Manifest, path: Any) -> str:
-    for module in manifest.modules:
-        if path.parent == module.versions:
-            return module.name
-    return "-"
+def integrity_findings(graph: RevisionGraph, db: DatabaseState) -> list[Finding]:
+    """In the database: revisions the code does not know, applied files edited since, and a
+    version table holding rows another row implies."""
+    found = []
+    for revision in db.unknown_rows(graph):
+        owner = db.log[revision].module if revision in db.log else "-"
+        found.append(
+            Finding(
+                owner,
+                "unknown revision",
+                f"the database is at revision {revision}, which no module's migrations contain; "
+                "deploy the code that has it",
+            )
+        )
+    applied = db.applied(graph)
+    for revision, entry in sorted(db.log.items()):
+        info = graph.revisions.get(revision)
+        if info is None or entry.direction != "up" or revision not in applied:
+            continue
+        if not recorder.matches(entry.checksum, info.path, info.checksum):
+            found.append(
+                Finding(
+                    info.module,
+                    "checksum",
+                    f"revision {revision} ({graph.relative(info.path)}) changed after it was "
+                    "applied; revert the edit, or accept it: migrate resolve --accept "
+                    f"{revision} --reason '...'",
+                )
+            )
+    known = db.known_rows(graph)
+    implied = sorted(set(known) - graph.maximal(graph.ancestors(known)))
+    if implied:
+        found.append(
+            Finding(
+                "-",
+                "version table",
+                f"the version table holds {', '.join(implied)}, which other rows already imply "
+                "(plain Alembic cannot upgrade from it); run `migrate up` to tidy it",
+            )
+        )
+    return found

@@ -12,13 +12,11 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from shared.migrate.errors import EXIT_FAILED, MigrateError
-from shared.migrate.manifest import Manifest, check_duration, find_manifest, load_manifest
+from shared.migrate.manifest import Manifest, find_manifest, load_manifest, parse_duration
 
 if TYPE_CHECKING:
-    from shared.migrate.commands import Target
-    from shared.migrate.executor import RunOptions
-    from shared.migrate.graph import Position
-    from shared.migrate.planner import Step
+    from shared.migrate.commands import RunOptions, Target
+    from shared.migrate.state import Position
 
 # Alembic and SQLAlchemy load only when a command runs, so --help and completion stay quick.
 
@@ -29,6 +27,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: rendering it with rich costs 100 ms on every --help
 )
 
 Branch = Annotated[
@@ -37,10 +36,10 @@ Branch = Annotated[
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 LockWait = Annotated[
-    float | None,
+    str | None,
     typer.Option(
-        help="Seconds to wait for another migration holding the lock (default: the manifest's "
-        "lock_wait, 300).",
+        help="How long to wait for another migration holding the lock, e.g. 60 or 5min "
+        "(default: the manifest's lock_wait, 300s).",
         show_default=False,
     ),
 ]
@@ -114,12 +113,6 @@ def _call(fn: Callable[[], T]) -> T:
         return fn()
 
 
-def _progress(step: Step) -> None:
-    from shared.migrate import output
-
-    typer.echo(output.step_line(step))
-
-
 LockTimeoutOpt = Annotated[
     str | None,
     typer.Option(
@@ -134,35 +127,62 @@ StatementTimeoutOpt = Annotated[
 
 def _options(
     plan: bool,
-    lock_wait: float | None,
+    lock_wait: str | None,
     lock_timeout: str | None,
     statement_timeout: str | None,
+    retries: int | None = None,
     allow_unknown: bool = False,
 ) -> RunOptions:
-    from shared.migrate.executor import RunOptions
+    from shared.migrate import output
+    from shared.migrate.commands import RunOptions
+
+    def duration(value: str | None, flag: str) -> float | None:
+        return None if value is None else parse_duration(value, flag)
 
     return RunOptions(
         plan=plan,
-        lock_wait=lock_wait,
-        lock_timeout=lock_timeout and check_duration(lock_timeout, "--lock-timeout"),
-        statement_timeout=statement_timeout
-        and check_duration(statement_timeout, "--statement-timeout"),
+        lock_wait=duration(lock_wait, "--lock-wait"),
+        lock_timeout=duration(lock_timeout, "--lock-timeout"),
+        statement_timeout=duration(statement_timeout, "--statement-timeout"),
+        retries=retries,
         allow_unknown=allow_unknown,
-        on_step=_progress,
+        progress=output.LineProgress(),
     )
+
+
+Retries = Annotated[
+    int | None,
+    typer.Option(
+        "--retries",
+        min=0,
+        max=100,
+        help="How often a revision that hit lock_timeout is tried again (default: the "
+        "manifest's lock_retries, 3).",
+        show_default=False,
+    ),
+]
 
 
 @app.command()
 def up(
     branch: Branch = None,
     revision: Annotated[
-        str | None, typer.Option("--revision", "-r", help="Stop at this revision.")
+        str | None,
+        typer.Option("--revision", "-r", help="Stop at R: an id or prefix, X@head, +1, ..."),
     ] = None,
     sql: Annotated[bool, typer.Option("--sql", help="Print the SQL; do not connect.")] = False,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="With --sql: the revision(s) the database is at (R, R1,R2 or Alembic's R:).",
+        ),
+    ] = None,
     plan: Plan = False,
     lock_wait: LockWait = None,
     lock_timeout: LockTimeoutOpt = None,
     statement_timeout: StatementTimeoutOpt = None,
+    retries: Retries = None,
     allow_unknown: Annotated[
         bool,
         typer.Option(
@@ -175,14 +195,14 @@ def up(
     """Apply pending revisions: every module, one module (with its dependencies), or up to R."""
     from shared.migrate import commands, output
 
+    if revision and ":" in revision and sql and start is None:
+        start, _, revision = revision.partition(":")  # Alembic's `R:heads` form
+        revision = revision or None
+    options = _call(
+        lambda: _options(plan, lock_wait, lock_timeout, statement_timeout, retries, allow_unknown)
+    )
     result = _call(
-        lambda: commands.up(
-            state.target(),
-            branch,
-            revision,
-            sql=sql,
-            options=_options(plan, lock_wait, lock_timeout, statement_timeout, allow_unknown),
-        )
+        lambda: commands.up(state.target(), branch, revision, sql=sql, start=start, options=options)
     )
     typer.echo(output.run_summary(result, "up"))
 
@@ -192,7 +212,7 @@ def down(
     branch: Branch = None,
     revision: Annotated[
         str | None,
-        typer.Option("--revision", "-r", help="Roll back to this revision ('base': all)."),
+        typer.Option("--revision", "-r", help="Roll back to R ('base': all; -2: two steps)."),
     ] = None,
     cascade: Annotated[
         bool, typer.Option("--cascade", help="Also roll back other modules' dependent revisions.")
@@ -201,20 +221,55 @@ def down(
     lock_wait: LockWait = None,
     lock_timeout: LockTimeoutOpt = None,
     statement_timeout: StatementTimeoutOpt = None,
+    retries: Retries = None,
 ) -> None:
     """Roll back one revision of a module, or down to R."""
     from shared.migrate import commands, output
 
+    options = _call(lambda: _options(plan, lock_wait, lock_timeout, statement_timeout, retries))
     result = _call(
-        lambda: commands.down(
-            state.target(),
-            branch,
-            revision,
-            cascade=cascade,
-            options=_options(plan, lock_wait, lock_timeout, statement_timeout),
-        )
+        lambda: commands.down(state.target(), branch, revision, cascade=cascade, options=options)
     )
     typer.echo(output.run_summary(result, "down"))
+
+
+@app.command()
+def resolve(
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why: kept in the log with who and when.")
+    ],
+    accept: Annotated[
+        str | None,
+        typer.Option("--accept", help="Accept the edited file of this applied revision."),
+    ] = None,
+    applied: Annotated[
+        str | None,
+        typer.Option("--applied", help="Mark this revision (and what it needs) as applied."),
+    ] = None,
+    rolled_back: Annotated[
+        str | None,
+        typer.Option(
+            "--rolled-back", help="Mark this revision (and what builds on it) as rolled back."
+        ),
+    ] = None,
+    lock_wait: LockWait = None,
+) -> None:
+    """Fix the record after a mistake: accept an edited applied revision, or mark a revision
+    applied or rolled back by hand. Runs no revision; changes only the version table and log."""
+    from shared.migrate import commands, output
+
+    options = _call(lambda: _options(False, lock_wait, None, None))
+    result = _call(
+        lambda: commands.resolve(
+            state.target(),
+            accept=accept,
+            applied=applied,
+            rolled_back=rolled_back,
+            reason=reason,
+            options=options,
+        )
+    )
+    typer.echo(output.resolution(result))
 
 
 @app.command("log")
@@ -259,7 +314,7 @@ def current(branch: Branch = None, as_json: Json = False) -> None:
     """Show the revision each module is at."""
     from shared.migrate import commands, output
 
-    positions = _call(lambda: _only(commands.positions(state.target()), branch))
+    positions = _call(lambda: _only(commands.status(state.target()).positions, branch))
     typer.echo(output.current(positions, as_json))
 
 
@@ -273,9 +328,11 @@ def status(
     """One row per module: current revision, head, pending count, state."""
     from shared.migrate import commands, output
 
-    positions = _call(lambda: commands.positions(state.target()))
-    typer.echo(output.status(positions, as_json))
-    if check and any(p.state != "up to date" for p in positions):
+    result = _call(lambda: commands.status(state.target()))
+    typer.echo(output.status(result, as_json))
+    if check and (
+        any(p.state != "up to date" for p in result.positions) or not result.version_table_ok
+    ):
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -294,11 +351,11 @@ def history(
 
 
 @app.command()
-def heads(as_json: Json = False) -> None:
+def heads(branch: Branch = None, as_json: Json = False) -> None:
     """Show each module's head revision."""
     from shared.migrate import commands, output
 
-    typer.echo(output.heads(_call(lambda: commands.heads(state.manifest())), as_json))
+    typer.echo(output.heads(_call(lambda: commands.heads(state.manifest(), branch)), as_json))
 
 
 ShadowUrl = Annotated[
@@ -325,12 +382,23 @@ def owners(
 
 
 @app.command()
-def check(as_json: Json = False, shadow_url: ShadowUrl = None) -> None:
+def check(
+    as_json: Json = False,
+    shadow_url: ShadowUrl = None,
+    all_revisions: Annotated[
+        bool,
+        typer.Option(
+            "--all-revisions",
+            help="Walk up, down and up again over every revision, not only those the database "
+            "has not applied.",
+        ),
+    ] = False,
+) -> None:
     """CI gate: models match migrations per module, one head each, clean ownership, declared
-    dependencies, alembic.ini in step, unique revision ids. Exit 1 on any finding."""
+    dependencies, downgrades that leave no trace, alembic.ini in step. Exit 1 on any finding."""
     from shared.migrate import commands, output
 
-    result = _call(lambda: commands.check(state.target(), shadow_url))
+    result = _call(lambda: commands.check(state.target(), shadow_url, all_revisions=all_revisions))
     typer.echo(output.findings(result.findings, as_json))
     if not result.ok:
         raise typer.Exit(EXIT_FAILED)
@@ -352,7 +420,11 @@ def merge(
         typer.echo(output.created(result, manifest.root))
 
 
-module_app = typer.Typer(help="Manage the modules listed in migrations.yaml.", no_args_is_help=True)
+module_app = typer.Typer(
+    help="Manage the modules listed in migrations.yaml.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 app.add_typer(module_app, name="module")
 
 

@@ -2,42 +2,27 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
-from alembic import command as alembic_command
-from sqlalchemy.engine import URL, Connection
-
-from shared.db.url import resolve_url, to_async_url
-from shared.migrate import autogen, recorder, scaffold
-from shared.migrate.checks import (
-    Finding,
-    dependency_findings,
-    drift_finding,
-    head_findings,
-    ownership_findings,
-    static_findings,
-)
-from shared.migrate.database import public_tables, version_rows
-from shared.migrate.discovery import Discovery, discover
-from shared.migrate.errors import ConfigError, RevisionError
-from shared.migrate.executor import (
-    DEFAULT_OPTIONS,
-    ChecksumMismatch,
-    RunOptions,
-    RunResult,
-    execute,
-    locked,
-    offline,
-    verified_rows,
-)
-from shared.migrate.graph import Position, Revision, ScriptGraph
+from shared.db.url import DatabaseURL, InvalidDatabaseURL, resolve_url
+from shared.migrate import planner, recorder, state
+from shared.migrate.errors import ConfigError, MigrateError, RevisionError
+from shared.migrate.executor import Progress, RunResult
+from shared.migrate.graph import Revision, RevisionGraph, load_graph
 from shared.migrate.manifest import Manifest, Module
-from shared.migrate.ownership import OwnershipMap, ownership, undeclared_references
-from shared.migrate.planner import downgrade_plan, upgrade_plan
-from shared.migrate.runner import run_with_connection
-from shared.migrate.shadow import shadow_database
-from shared.migrate.translate import alembic_errors
+from shared.migrate.planner import Step
+from shared.migrate.session import Session, run_session, session_settings
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from shared.migrate.checks import Finding
+    from shared.migrate.ownership import OwnershipMap
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -48,19 +33,47 @@ class Target:
     database_url: str | None = None
 
     @property
-    def url(self) -> URL:
-        return _parse(resolve_url(self.database_url, self.manifest.settings.database_url_env))
+    def url(self) -> DatabaseURL:
+        try:
+            return resolve_url(self.database_url, self.manifest.settings.database_url_env)
+        except InvalidDatabaseURL as exc:
+            raise ConfigError(str(exc)) from None
 
-    def shadow_server(self, shadow_url: str | None) -> URL:
-        """Where shadow databases go: --shadow-url, else the database URL's server."""
-        return _parse(shadow_url) if shadow_url else self.url
+    def shadow_server(self, shadow_url: str | None) -> DatabaseURL:
+        """Where shadow databases go: --shadow-url, else $SHADOW_DATABASE_URL, else the
+        database URL's server."""
+        env = self.manifest.settings.shadow_database_url_env
+        try:
+            if shadow_url:
+                return DatabaseURL.parse(shadow_url, "--shadow-url")
+            if os.environ.get(env):
+                return DatabaseURL.parse(os.environ[env], f"${env}")
+        except InvalidDatabaseURL as exc:
+            raise ConfigError(str(exc)) from None
+        return self.url
 
 
-def _parse(raw: str) -> URL:
-    try:
-        return to_async_url(raw)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+@dataclass(frozen=True)
+class RunOptions:
+    """How `up`, `down` and `resolve` run: --plan, --lock-wait, the session timeouts,
+    --retries, --allow-unknown, and who hears about progress."""
+
+    plan: bool = False
+    lock_wait: float | None = None
+    lock_timeout: float | None = None
+    statement_timeout: float | None = None
+    retries: int | None = None
+    allow_unknown: bool = False
+    progress: Progress = field(default_factory=Progress)
+
+
+DEFAULT_OPTIONS = RunOptions()
+
+
+class ChecksumMismatch(MigrateError):
+    def __init__(self, module: str, message: str) -> None:
+        super().__init__(message)
+        self.module = module
 
 
 @dataclass(frozen=True)
@@ -68,10 +81,11 @@ class CreateResult:
     module: str
     path: Path | None
     revision: str | None
-    depends_on: tuple[str, ...] = field(default_factory=tuple)
+    depends_on: tuple[str, ...] = ()
+    changes: tuple[str, ...] = ()  # what the revision does, one line per operation
 
 
-# ---- up / down ---------------------------------------------------------------------------
+# ---- up / down / resolve -------------------------------------------------------------------
 
 
 def up(
@@ -80,24 +94,42 @@ def up(
     revision: str | None = None,
     *,
     sql: bool = False,
+    start: str | None = None,
     options: RunOptions = DEFAULT_OPTIONS,
 ) -> RunResult:
-    """`migrate up`: every module to its head, or one module (and its dependencies), or to R."""
-    graph = ScriptGraph(target.manifest)
-    destination = _up_destination(graph, branch, revision)
+    """`migrate up`: every module to its head, or one module (and its dependencies), or to R.
+    With `sql`, the SQL from an empty database (or from `start`) without connecting."""
+    manifest = target.manifest
+    graph = load_graph(manifest)
+    module = manifest.module(branch) if branch else None
+    if revision is None:  # every head, or the module's (with what it needs), never two
+        scope = manifest.dependency_closure(module.name) if module else list(manifest.modules)
+        heads = {m.name: graph.head(m) for m in scope}
+        wanted = [module] if module else scope
+        default = {head for m in wanted if (head := heads[m.name])}
     if sql:
-        return RunResult(steps=[], sql=offline(graph, destination))
+        applied = graph.ancestors(_revisions(graph, start)) if start else set()
+        targets = planner.up_targets(graph, revision, module, applied) if revision else default
+        plan = planner.upgrade_plan(graph, applied, targets)
+        from shared.migrate.executor import render_sql
 
-    def work(conn: Connection) -> RunResult:
-        rows = verified_rows(graph, conn, options.allow_unknown)
-        if rows is None:
+        text = render_sql(graph, plan, graph.maximal(applied), fresh=not start)
+        return RunResult(steps=plan, sql=text)
+    if start:
+        raise ConfigError("--from only goes with --sql; a live database says where it is")
+
+    async def work(session: Session, db: state.DatabaseState) -> RunResult:
+        unknown = db.unknown_rows(graph)
+        if unknown and options.allow_unknown:
             return RunResult(steps=[], skipped_unknown=True)
-        if destination is None:
-            return RunResult(steps=[], planned_only=options.plan)
-        steps = upgrade_plan(graph, destination, rows)
-        return execute(graph, conn, steps, options, lambda: graph.upgrade(destination))
+        _refuse_unknown(unknown, db)
+        applied = db.applied(graph)
+        _verify_checksums(graph, db, applied)
+        targets = planner.up_targets(graph, revision, module, applied) if revision else default
+        plan = planner.upgrade_plan(graph, applied, targets)
+        return await _execute(session, graph, db, plan, options)
 
-    return locked(target.url, target.manifest, "up", work, options)
+    return _migrating(target, "up", options, work, lock=not options.plan)
 
 
 def down(
@@ -109,55 +141,199 @@ def down(
     options: RunOptions = DEFAULT_OPTIONS,
 ) -> RunResult:
     """`migrate down`: one revision back in a module, or down to R; dependents need --cascade."""
-    graph = ScriptGraph(target.manifest)
     manifest = target.manifest
+    graph = load_graph(manifest)
 
-    def work(conn: Connection) -> RunResult:
-        rows = verified_rows(graph, conn, allow_unknown=False)
-        assert rows is not None
-        positions = {p.module: p for p in graph.positions(rows)}
-        module = _down_module(manifest, positions, branch)
-        if module is None or not positions[module.name].current:
+    async def work(session: Session, db: state.DatabaseState) -> RunResult:
+        _refuse_unknown(db.unknown_rows(graph), db)
+        applied = db.applied(graph)
+        _verify_checksums(graph, db, applied)
+        module = _down_module(graph, applied, branch)
+        if module is None:
             return RunResult(steps=[])
-        destination = _down_destination(graph, module, positions[module.name], revision)
-        steps = downgrade_plan(graph, destination, rows)
-        others = [s for s in steps if s.module != module.name]
+        removed = planner.down_removals(graph, revision, module, applied, db.recency())
+        plan = planner.removal_plan(graph, applied, removed)
+        others = [s for s in plan if s.module != module.name]
         if others and not cascade:
             raise RevisionError(
                 f"rolling back module '{module.name}' would also roll back "
                 + ", ".join(f"{s.module} {s.revision}" for s in others)
                 + " which depend on it; roll those back first or pass --cascade"
             )
-        return execute(
-            graph,
-            conn,
-            steps,
-            options,
-            lambda: graph.downgrade(destination),
+        return await _execute(session, graph, db, plan, options)
+
+    return _migrating(target, "down", options, work, lock=not options.plan)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    action: str  # accept, applied, rolled back
+    revisions: tuple[str, ...]
+
+
+def resolve(
+    target: Target,
+    *,
+    accept: str | None = None,
+    applied: str | None = None,
+    rolled_back: str | None = None,
+    reason: str,
+    options: RunOptions = DEFAULT_OPTIONS,
+) -> Resolution:
+    """`migrate resolve`: after a mistake, record that an edited applied file is accepted, or
+    that a revision was applied or rolled back by hand. Under the lock; nothing else changes."""
+    chosen = [
+        (k, v)
+        for k, v in (("accept", accept), ("applied", applied), ("rolled back", rolled_back))
+        if v
+    ]
+    if len(chosen) != 1:
+        raise ConfigError("give exactly one of --accept REV, --applied REV, --rolled-back REV")
+    if not reason.strip():
+        raise ConfigError("--reason is required: say why, it is kept in the log")
+    action, expression = chosen[0]
+    graph = load_graph(target.manifest)
+    revision = planner.resolve(graph, expression, None)
+
+    async def work(session: Session, db: state.DatabaseState) -> Resolution:
+        from shared.migrate.resolution import apply_resolution
+
+        _refuse_unknown(db.unknown_rows(graph), db)
+        return Resolution(
+            action, await apply_resolution(session, graph, db, action, revision, reason.strip())
         )
 
-    return locked(target.url, target.manifest, "down", work, options)
+    return _migrating(target, "resolve", options, work, lock=True)
 
 
-def _up_destination(graph: ScriptGraph, branch: str | None, revision: str | None) -> str | None:
-    """The Alembic target: R, or the module's head (Alembic adds what it depends on), or all."""
+def _migrating(
+    target: Target,
+    command: str,
+    options: RunOptions,
+    work: Callable[[Session, state.DatabaseState], Awaitable[T]],
+    *,
+    lock: bool,
+) -> T:
+    """Open the session with the migration's timeouts, take the lock, read the state, work."""
+    settings = target.manifest.settings
+    lock_timeout = settings.lock_timeout if options.lock_timeout is None else options.lock_timeout
+    statement_timeout = (
+        settings.statement_timeout
+        if options.statement_timeout is None
+        else options.statement_timeout
+    )
+    wait = settings.lock_wait if options.lock_wait is None else options.lock_wait
+
+    async def run(session: Session) -> T:
+        session.watch.threshold = max(0.05, min(1.0, lock_timeout / 2)) if lock_timeout else 1.0
+        if lock:
+            await session.lock(settings, wait, options.progress.waiting)
+        return await work(session, await state.read_state(session.conn, settings))
+
+    return run_session(
+        target.url, command, run, settings=session_settings(lock_timeout, statement_timeout)
+    )
+
+
+async def _execute(
+    session: Session,
+    graph: RevisionGraph,
+    db: state.DatabaseState,
+    plan: list[Step],
+    options: RunOptions,
+) -> RunResult:
+    """Show the plan, or run it one committed revision at a time."""
+    from shared.migrate.executor import Executor, online_context
+
+    rows = set(db.known_rows(graph))
+    untidy = rows != graph.maximal(graph.ancestors(rows))
+    if options.plan or not (plan or untidy):
+        return RunResult(steps=plan, planned_only=options.plan)
+    settings = graph.manifest.settings
+    if not (db.version_table and db.log_table and db.log_current):
+        await session.conn.execute(
+            recorder.create_tables(
+                settings,
+                version=db.version_table,
+                log=db.log_table,
+                log_current=db.log_current,
+            )
+        )
+    retries = settings.lock_retries if options.retries is None else options.retries
+
+    def run(conn: object) -> RunResult:
+        executor = Executor(
+            graph,
+            online_context(conn, graph),  # type: ignore[arg-type]
+            rows,
+            retries=retries,
+            progress=options.progress,
+            watch=session.watch,
+        )
+        if not plan:
+            return RunResult(steps=[], tidied=executor.tidy())
+        implied = tuple(sorted(rows - executor.normal))  # tidied by the first step's commit
+        return RunResult(steps=executor.run(plan), tidied=implied)
+
+    return await session.run_sync(run)
+
+
+def _refuse_unknown(unknown: list[str], db: state.DatabaseState) -> None:
+    if unknown:
+        owner = db.log[unknown[0]].module if unknown[0] in db.log else None
+        by = f"module '{owner}' applied it, says the log; " if owner else ""
+        raise RevisionError(
+            f"the database is at revision {unknown[0]}, which no module's migrations contain "
+            f"({by}a newer build?); deploy the code that has it, or pass --allow-unknown to "
+            "start this build without migrating"
+        )
+
+
+def _verify_checksums(graph: RevisionGraph, db: state.DatabaseState, applied: set[str]) -> None:
+    for revision, entry in sorted(db.log.items()):
+        info = graph.revisions.get(revision)
+        if info is None or entry.direction != "up" or revision not in applied:
+            continue
+        if not recorder.matches(entry.checksum, info.path, info.checksum):
+            raise ChecksumMismatch(
+                info.module,
+                f"module '{info.module}' revision {revision} ({graph.relative(info.path)}) "
+                f"changed after it was applied (applied {_short(entry.checksum)}, file now "
+                f"{_short(info.checksum)}); revert the edit and put the change in a new "
+                f"revision, or accept it: migrate resolve --accept {revision} --reason '...'",
+            )
+
+
+def _short(checksum: str) -> str:
+    return checksum.removeprefix("v2:")[:12]
+
+
+def _revisions(graph: RevisionGraph, text: str) -> set[str]:
+    """`--from R[,R2]` (or Alembic's `R:` form): where the database is said to be."""
+    found = set()
+    for part in text.removesuffix(":").split(","):
+        if part.strip():
+            expression = planner.parse(graph, part.strip(), None)
+            if expression.text in ("head", "heads"):
+                found |= {
+                    h
+                    for m in ([expression.module] if expression.module else graph.manifest.modules)
+                    if (h := graph.head(m))
+                }
+            elif expression.text != "base":
+                found.add(planner.resolve(graph, expression.text, expression.module))
+    return found
+
+
+def _down_module(graph: RevisionGraph, applied: set[str], branch: str | None) -> Module | None:
     manifest = graph.manifest
-    module = manifest.module(branch) if branch else None
-    if revision:
-        return graph.resolve(module, revision)
-    scope = manifest.dependency_closure(module.name) if module else list(manifest.modules)
-    heads = [graph.head(m) for m in scope]  # refuses a module with two heads
-    if module is None:
-        return "heads" if any(heads) else None
-    return heads[-1]
-
-
-def _down_module(
-    manifest: Manifest, positions: dict[str, Position], branch: str | None
-) -> Module | None:
     if branch:
         return manifest.module(branch)
-    started = [name for name, p in positions.items() if p.current]
+    started = [
+        m.name
+        for m in manifest.modules
+        if any(r.revision in applied for r in graph.of_module(m.name))
+    ]
     if len(started) > 1:
         raise ConfigError(
             f"several modules have applied revisions ({', '.join(started)}); name one with --branch"
@@ -165,25 +341,58 @@ def _down_module(
     return manifest.module(started[0]) if started else None
 
 
-def _down_destination(
-    graph: ScriptGraph, module: Module, position: Position, revision: str | None
-) -> str:
-    if revision in ("base", f"{module.branch}@base"):
-        return f"{module.branch}@base"
-    if revision:
-        rev = graph.resolve(module, revision)
-        if rev not in graph.ancestors(position.current):
-            raise RevisionError(
-                f"revision {rev} of module '{module.name}' is not applied; "
-                f"`migrate current --branch {module.name}` shows where it is"
-            )
-        return rev
-    current = graph.revisions[position.current[0]]
-    parents = [p for p in current.parents if graph.revisions[p].module == module.name]
-    return parents[0] if len(parents) == 1 else f"{module.branch}@-1"
+# ---- read-only views ---------------------------------------------------------------------
 
 
-# ---- create ------------------------------------------------------------------------------
+def status(target: Target) -> state.Status:
+    """`migrate current` and `migrate status`: where each module stands (reads, never writes)."""
+    graph = load_graph(target.manifest)
+    settings = target.manifest.settings
+
+    async def work(session: Session) -> state.DatabaseState:
+        return await state.read_state(session.conn, settings)
+
+    return state.status(graph, run_session(target.url, "status", work))
+
+
+def log(target: Target) -> list[recorder.LogEntry]:
+    """`migrate log`: the tool's record, newest first."""
+    settings = target.manifest.settings
+
+    async def work(session: Session) -> list[recorder.LogEntry]:
+        return await recorder.entries(session.conn, settings)
+
+    return run_session(target.url, "log", work)
+
+
+def history(manifest: Manifest, branch: str | None = None) -> dict[str, list[Revision]]:
+    """`migrate history`: each module's revisions, newest first (no database, no models)."""
+    graph = load_graph(manifest)
+    modules = [manifest.module(branch)] if branch else list(manifest.modules)
+    return {m.name: graph.of_module(m.name) for m in modules}
+
+
+def applied_revisions(target: Target) -> set[str] | None:
+    """The revisions applied in the database, or None when it cannot be read (history's
+    marks are a bonus, never a reason to fail)."""
+    try:
+        graph = load_graph(target.manifest)
+        db = run_session(
+            target.url, "history", lambda s: state.read_state(s.conn, target.manifest.settings)
+        )
+    except MigrateError:
+        return None
+    return db.applied(graph)
+
+
+def heads(manifest: Manifest, branch: str | None = None) -> dict[str, list[str]]:
+    """`migrate heads`: each module's head(s) (no database, no models)."""
+    graph = load_graph(manifest)
+    modules = [manifest.module(branch)] if branch else list(manifest.modules)
+    return {m.name: graph.heads(m.name) for m in modules}
+
+
+# ---- writing revisions -------------------------------------------------------------------
 
 
 def create(
@@ -195,70 +404,47 @@ def create(
     shadow_url: str | None = None,
 ) -> CreateResult:
     """`migrate create`: a new revision on the module's head, in its versions directory."""
+    from shared.migrate import revisionfile
+
     manifest = target.manifest
     module = manifest.module(module_name)
     if not message.strip():
         raise ConfigError("the revision message is empty; describe the change in a few words")
-    graph = ScriptGraph(manifest)
-    head = graph.head(module)
     if not autogenerate:
-        with alembic_errors():
-            script = alembic_command.revision(
-                graph.config,
-                message,
-                head=head or "base",
-                branch_label=None if head else module.branch,
-                version_path=str(module.versions),
-            )
-        assert script is not None and not isinstance(script, list)
-        return CreateResult(module.name, Path(script.path), script.revision)
-    server = target.shadow_server(shadow_url)
-    written = autogen.create_revision(graph, module, head, message, server)
-    if written is None:
+        graph = load_graph(manifest, [module])
+        written = revisionfile.write(manifest, module, message, head=graph.head(module))
+        return CreateResult(module.name, written.path, written.revision)
+    from shared.migrate import autogen
+
+    closure = manifest.dependency_closure(module.name)
+    graph = load_graph(manifest, closure)
+    head = graph.head(module)
+    created = autogen.create_revision(
+        graph, module, head, message, target.shadow_server(shadow_url)
+    )
+    if created is None:
         return CreateResult(module.name, None, None)
-    return CreateResult(module.name, written.path, written.revision, written.depends_on)
-
-
-# ---- read-only views ---------------------------------------------------------------------
-
-
-def positions(target: Target) -> list[Position]:
-    """`migrate current` and `migrate status`: where each module stands (reads, never writes)."""
-    graph = ScriptGraph(target.manifest)
-    settings = target.manifest.settings
-
-    def work(conn: Connection) -> list[Position]:
-        rows = version_rows(conn, settings.version_table)
-        recorded = {
-            e.revision: e.module for e in reversed(recorder.entries(conn, settings.log_table))
-        }
-        return graph.positions(rows, recorded)
-
-    return run_with_connection(target.url, work, command="status")
-
-
-def log(target: Target) -> list[recorder.LogEntry]:
-    """`migrate log`: the tool's record of applied and unapplied revisions, newest first."""
-    table = target.manifest.settings.log_table
-    return run_with_connection(
-        target.url, lambda conn: recorder.entries(conn, table), command="log"
+    return CreateResult(
+        module.name, created.path, created.revision, created.depends_on, created.changes
     )
 
 
-def history(manifest: Manifest, branch: str | None = None) -> dict[str, list[Revision]]:
-    """`migrate history`: each module's revisions, newest first (no database, no models)."""
-    graph = ScriptGraph(manifest)
-    modules = [manifest.module(branch)] if branch else list(manifest.modules)
-    return {m.name: graph.of_module(m.name) for m in modules}
+def merge(manifest: Manifest, module_name: str, message: str | None = None) -> CreateResult:
+    """`migrate merge`: one revision joining the module's heads, in its versions directory."""
+    from shared.migrate import revisionfile
+
+    module = manifest.module(module_name)
+    graph = load_graph(manifest, [module])
+    module_heads = graph.heads(module.name)
+    if len(module_heads) < 2:
+        return CreateResult(module.name, None, None)
+    written = revisionfile.write(
+        manifest, module, message or f"merge {module.name} heads", head=tuple(sorted(module_heads))
+    )
+    return CreateResult(module.name, written.path, written.revision)
 
 
-def heads(manifest: Manifest) -> dict[str, list[str]]:
-    """`migrate heads`: each module's head(s) (no database, no models)."""
-    graph = ScriptGraph(manifest)
-    return {m.name: graph.heads(m.name) for m in manifest.modules}
-
-
-# ---- isolation: owners, check, merge, module add ------------------------------------------
+# ---- isolation: owners, check, module add --------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -272,95 +458,22 @@ class CheckResult:
 
 def owners(target: Target, shadow_url: str | None = None) -> OwnershipMap:
     """`migrate owners`: each table's module, from the models and from the migrations."""
-    graph = ScriptGraph(target.manifest)
-    return _inspect(target, graph, discover(target.manifest), shadow_url, drift=False)[0]
+    from shared.migrate import inspection
+
+    return inspection.owners(target, shadow_url)
 
 
-def check(target: Target, shadow_url: str | None = None) -> CheckResult:
+def check(
+    target: Target, shadow_url: str | None = None, *, all_revisions: bool = False
+) -> CheckResult:
     """`migrate check`: every finding that should fail CI, each under its module."""
-    manifest = target.manifest
-    findings = static_findings(manifest)
-    if any(f.kind in ("duplicate revision", "stray file") for f in findings):
-        return CheckResult(findings)  # the graph cannot be built until the files are sorted out
-    graph = ScriptGraph(manifest)
-    findings += head_findings(graph)
-    if any(f.kind == "heads" for f in findings):
-        return CheckResult(findings)
-    discovery = discover(manifest)
-    owner_map, drift = _inspect(target, graph, discovery, shadow_url, drift=True)
-    findings += ownership_findings(owner_map)
-    findings += _integrity_findings(target, graph)
-    allowed = {
-        m.name: {d.name for d in manifest.dependency_closure(m.name)} for m in manifest.modules
-    }
-    findings += dependency_findings(
-        undeclared_references(discovery.metadata, discovery.owners, allowed)
-    )
-    findings += drift
-    return CheckResult(findings)
+    from shared.migrate import inspection
 
-
-def _integrity_findings(target: Target, graph: ScriptGraph) -> list[Finding]:
-    """Applied files edited since, and revisions the code does not know, in the database."""
-    try:
-        run_with_connection(
-            target.url, lambda conn: verified_rows(graph, conn, False), command="check"
-        )
-    except ChecksumMismatch as exc:
-        return [Finding(exc.module, "checksum", str(exc))]
-    except RevisionError as exc:
-        return [Finding("-", "unknown revision", str(exc))]
-    return []
-
-
-def _inspect(
-    target: Target,
-    graph: ScriptGraph,
-    discovery: Discovery,
-    shadow_url: str | None,
-    *,
-    drift: bool,
-) -> tuple[OwnershipMap, list[Finding]]:
-    """Build every module on a shadow database: who created what, and each module's drift."""
-    manifest = target.manifest
-    url = target.url
-
-    def on_shadow(conn: Connection) -> tuple[dict[str, str], list[Finding]]:
-        created_by = autogen.build(conn, graph, manifest.ordered())
-        found = []
-        for module in manifest.modules if drift else []:
-            changes = autogen.diff(conn, discovery, module, created_by)
-            if changes is not None:
-                found.append(drift_finding(module.name, changes.upgrade_ops))
-        return created_by, found
-
-    with shadow_database(target.shadow_server(shadow_url)) as shadow:
-        created_by, found = run_with_connection(shadow, on_shadow, command="check")
-    database_tables = run_with_connection(url, public_tables, command="owners")
-    owner_map = ownership(
-        discovery.owners,
-        created_by,
-        database_tables,
-        {manifest.settings.version_table, manifest.settings.log_table},
-    )
-    return owner_map, found
-
-
-def merge(manifest: Manifest, module_name: str, message: str | None = None) -> CreateResult:
-    """`migrate merge`: one revision joining the module's heads, in its versions directory."""
-    module = manifest.module(module_name)
-    graph = ScriptGraph(manifest)
-    module_heads = graph.heads(module.name)
-    if len(module_heads) < 2:
-        return CreateResult(module.name, None, None)
-    with alembic_errors():
-        script = alembic_command.merge(
-            graph.config, module_heads, message=message or f"merge {module.name} heads"
-        )
-    assert script is not None
-    return CreateResult(module.name, Path(script.path), script.revision)
+    return CheckResult(inspection.check(target, shadow_url, all_revisions=all_revisions))
 
 
 def add_module(manifest: Manifest, name: str, depends_on: list[str]) -> Manifest:
     """`migrate module add`: a new module's package, manifest entry and alembic.ini line."""
+    from shared.migrate import scaffold
+
     return scaffold.add_module(manifest, name, depends_on)

@@ -1,4 +1,8 @@
-"""Imports every module's models and works out which module owns each table."""
+"""Imports the modules' models and works out which module owns each table.
+
+Tables are named as SQLAlchemy's MetaData keys them: `table`, or `schema.table` outside the
+default schema.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,21 @@ from dataclasses import dataclass
 
 from sqlalchemy import MetaData
 
-from shared.migrate.errors import ConfigError
-from shared.migrate.manifest import Manifest
+from shared.migrate.errors import ConfigError, shown
+from shared.migrate.manifest import Manifest, Module
 
 
 @dataclass(frozen=True)
 class Discovery:
     metadata: MetaData
-    owners: dict[str, str]  # table name -> module name
+    owners: dict[str, str]  # table name (schema-qualified outside the default) -> module
 
     def tables_of(self, module: str) -> set[str]:
         return {table for table, owner in self.owners.items() if owner == module}
+
+    def schemas(self) -> set[str]:
+        """The PostgreSQL schemas the models put tables in (besides the default one)."""
+        return {t.schema for t in self.metadata.tables.values() if t.schema}
 
 
 def load_metadata(spec: str) -> MetaData:
@@ -31,7 +39,7 @@ def load_metadata(spec: str) -> MetaData:
         value = getattr(value, part, None)
     if not isinstance(value, MetaData):
         raise ConfigError(
-            f"migrations.yaml: settings.metadata '{spec}' is not a SQLAlchemy MetaData; "
+            f"migrations.yaml: settings.metadata '{shown(spec)}' is not a SQLAlchemy MetaData; "
             "name one as package.module:attribute"
         )
     return value
@@ -42,41 +50,72 @@ def load_metadata(spec: str) -> MetaData:
 _OWNERS: dict[str, str] = {}
 
 
-def discover(manifest: Manifest) -> Discovery:
-    """Import each module's models (dependencies first) and attribute every new table to it."""
+def discover(manifest: Manifest, modules: list[Module] | None = None) -> Discovery:
+    """Import the models of `modules` (default: all; dependencies first) and attribute every
+    new table to the module whose models defined it."""
     root = str(manifest.root)
     if root not in sys.path:
         sys.path.insert(0, root)
     metadata = load_metadata(manifest.settings.metadata)
+    wanted = {m.name for m in modules} if modules is not None else None
     for module in manifest.ordered():
+        if wanted is not None and module.name not in wanted:
+            continue
         before = set(metadata.tables)
         try:
             _import(module.models, f"module '{module.name}' models")
         except ConfigError as exc:
-            _two_owners(exc, module.name)
+            _two_owners(exc, module.name, manifest.names)
             raise
         for table in set(metadata.tables) - before:
             _OWNERS.setdefault(table, module.name)
     stray = sorted(set(metadata.tables) - set(_OWNERS))
     if stray:
         raise ConfigError(
-            f"table '{stray[0]}' is defined outside every module's models; move it into one"
+            f"table '{shown(stray[0])}' is defined outside every module's models; move it into one"
         )
-    return Discovery(metadata=metadata, owners={t: _OWNERS[t] for t in metadata.tables})
+    owners = {t: _OWNERS[t] for t in metadata.tables}
+    if wanted is not None:
+        owners = {t: o for t, o in owners.items() if o in wanted}
+    _check_schemas(manifest, metadata, owners)
+    return Discovery(metadata=metadata, owners=owners)
 
 
-def _two_owners(exc: ConfigError, module: str) -> None:
+def _check_schemas(manifest: Manifest, metadata: MetaData, owners: dict[str, str]) -> None:
+    """A module's tables live in the default schema or in a schema a module owns: its own."""
+    owner_of_schema = {m.schema: m.name for m in manifest.modules if m.schema}
+    for name, module in sorted(owners.items()):
+        schema = metadata.tables[name].schema
+        if not schema or schema == "public":
+            continue
+        owner = owner_of_schema.get(schema)
+        if owner is None:
+            raise ConfigError(
+                f"table '{shown(name)}' of module '{module}' is in schema '{shown(schema)}', "
+                f"which no module owns; add `schema: {shown(schema)}` to module '{module}' in "
+                "migrations.yaml"
+            )
+        if owner != module:
+            raise ConfigError(
+                f"table '{shown(name)}' of module '{module}' is in schema '{schema}', which "
+                f"module '{owner}' owns; put the table in the default schema or in a schema "
+                f"of '{module}'"
+            )
+
+
+def _two_owners(exc: ConfigError, module: str, order: list[str]) -> None:
     """SQLAlchemy's "Table 'x' is already defined": say which two modules both define it."""
     found = _ALREADY_DEFINED.search(str(exc))
     if found and found.group(1) in _OWNERS:
         table = found.group(1)
+        first, second = sorted({_OWNERS[table], module}, key=order.index)
         raise ConfigError(
-            f"table '{table}' is defined by the models of both '{_OWNERS[table]}' and "
-            f"'{module}'; one module must own it: remove or rename one of them"
+            f"table '{table}' is defined by the models of both '{first}' and "
+            f"'{second}'; one module must own it: remove or rename one of them"
         ) from exc
 
 
-_ALREADY_DEFINED = re.compile(r"Table '(\w+)' is already defined")
+_ALREADY_DEFINED = re.compile(r"Table '([\w.]+)' is already defined")
 
 
 def _import(name: str, what: str) -> object:
@@ -84,9 +123,15 @@ def _import(name: str, what: str) -> object:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if exc.name and name.startswith(exc.name):
+            path = name.replace(".", "/") + ".py"
             raise ConfigError(
-                f"{what}: cannot import '{name}'; create it or fix the name in migrations.yaml"
+                f"{what}: cannot import '{shown(name)}'; create {shown(path)} or fix "
+                "'models' in migrations.yaml"
             ) from exc
-        raise ConfigError(f"{what}: importing '{name}' failed: {exc}") from exc
+        raise ConfigError(
+            f"{what}: importing '{shown(name)}' failed: {shown(str(exc), 200)}"
+        ) from exc
     except Exception as exc:
-        raise ConfigError(f"{what}: importing '{name}' raised {type(exc).__name__}: {exc}") from exc
+        raise ConfigError(
+            f"{what}: importing '{shown(name)}' raised {type(exc).__name__}: {shown(str(exc), 200)}"
+        ) from exc

@@ -6,6 +6,22 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_LOCKED = 3
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
+
+QUOTE_LIMIT = 60
+
+
+def shown(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """User text fit to quote in one line: control characters escaped, length capped, and a
+    value that is not text named by its kind, never `repr`'d whole."""
+    if not isinstance(value, str):
+        kinds = {dict: "a mapping", list: "a list", tuple: "a list", bool: "a boolean"}
+        kind = next((k for t, k in kinds.items() if isinstance(value, t)), None)
+        if kind is None and isinstance(value, int | float):
+            return str(value)[:limit]
+        return f"({kind or 'a ' + type(value).__name__})"
+    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in value[: limit + 1])
+    return text[:limit] + "..." if len(value) > limit or len(text) > limit else text
 
 
 class MigrateError(Exception):
@@ -15,7 +31,7 @@ class MigrateError(Exception):
 
 
 class ConfigError(MigrateError):
-    """The manifest, alembic.ini or a command-line argument is wrong."""
+    """The manifest, alembic.ini, a revision file or a command-line argument is wrong."""
 
     exit_code = EXIT_USAGE
 
@@ -23,7 +39,8 @@ class ConfigError(MigrateError):
 class UnknownModule(ConfigError):
     def __init__(self, name: str, known: list[str]) -> None:
         super().__init__(
-            f"unknown module or branch '{name}'; known modules: {', '.join(known) or '(none)'}"
+            f"unknown module or branch '{shown(name)}'; known modules: "
+            f"{', '.join(known) or '(none)'}"
         )
 
 
@@ -47,3 +64,7 @@ class DatabaseError(MigrateError):
 
 class LockTimeout(MigrateError):
     exit_code = EXIT_LOCKED
+
+
+class Terminated(MigrateError):
+    exit_code = EXIT_TERMINATED

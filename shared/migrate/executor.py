@@ -1,29 +1,54 @@
-"""Running a plan: the lock, verified database state, one logged transaction per revision.
+"""Running a plan: one transaction per revision, Alembic's operations inside it, and the
+version rows and log entry written by one statement before the commit (Django's executor).
 
-What `up` and `down` share once they know their Alembic target (Django's executor).
+A revision is reported done only once its commit succeeded. A statement that hits
+`lock_timeout` is retried, with backoff, a bounded number of times. The same loop renders
+offline SQL (`up --sql`), so online and offline runs are the same plan.
 """
 
 from __future__ import annotations
 
 import io
+import random
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-from sqlalchemy.engine import URL, Connection
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from shared.migrate import recorder
-from shared.migrate.database import version_rows
-from shared.migrate.errors import MigrateError, RevisionError
-from shared.migrate.graph import Revision, ScriptGraph
-from shared.migrate.manifest import Manifest
+from shared.migrate.errors import ConfigError, MigrateError, shown
+from shared.migrate.graph import Revision, RevisionGraph
 from shared.migrate.planner import Step
-from shared.migrate.runner import check_lock, run_with_connection
-from shared.migrate.translate import alembic_errors, server_message
+from shared.migrate.scripts import load_script
+from shared.migrate.session import Holder, Watch
+from shared.migrate.translate import server_message, sqlstate
 
-OnStep = Callable[[Step], None]
+if TYPE_CHECKING:
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy.engine import Connection
+
+LOCK_NOT_AVAILABLE = "55P03"
+QUERY_CANCELED = "57014"
+CONNECTION_LOST = ("08003", "08006", "57P01", "57P02", "57P03")
+
+
+class Progress:
+    """What the executor reports as it goes; the CLI prints it, tests may record it."""
+
+    def waiting(self, holder: Holder | None, seconds: float) -> None:
+        """Still waiting for the migration lock."""
+
+    def started(self, step: Step, number: int, total: int) -> None:
+        """A revision starts (its transaction begins)."""
+
+    def finished(self, step: Step, number: int, total: int) -> None:
+        """A revision is committed; `step.seconds` says how long it took."""
+
+    def retrying(
+        self, step: Step, attempt: int, retries: int, delay: float, blockers: list[Holder]
+    ) -> None:
+        """A statement hit lock_timeout; the revision runs again after `delay` seconds."""
 
 
 @dataclass(frozen=True)
@@ -32,186 +57,356 @@ class RunResult:
     sql: str | None = None
     planned_only: bool = False
     skipped_unknown: bool = False
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How `up` and `down` run: --plan, --lock-wait, the session timeouts, --allow-unknown."""
-
-    plan: bool = False
-    lock_wait: float | None = None
-    lock_timeout: str | None = None
-    statement_timeout: str | None = None
-    allow_unknown: bool = False
-    on_step: OnStep | None = None
-
-    def session(self, manifest: Manifest) -> dict[str, str]:
-        settings = manifest.settings
-        return {
-            "lock_timeout": self.lock_timeout or settings.lock_timeout,
-            "statement_timeout": self.statement_timeout or settings.statement_timeout,
-        }
-
-
-DEFAULT_OPTIONS = RunOptions()
+    tidied: tuple[str, ...] = ()  # version rows removed because another row implied them
 
 
 class RevisionFailed(MigrateError):
-    def __init__(self, revision: Revision, cause: BaseException, root: Path) -> None:
-        outside = "autocommit_block" in revision.path.read_text(encoding="utf-8", errors="replace")
-        hint = (
-            "; its autocommit_block statements ran outside the transaction and stay applied: "
-            "make them idempotent (IF NOT EXISTS) or undo them before running again"
-            if outside
-            else ""
-        )
-        super().__init__(
-            f"module '{revision.module}' revision {revision.revision} "
-            f"({revision.path.relative_to(root)}) failed: {_reason(cause)}; the revisions "
-            f"before it are applied; fix the file and run the command again{hint}"
-        )
+    """A revision that did not commit. The message says what is applied and what to do."""
 
-
-class ChecksumMismatch(MigrateError):
-    def __init__(self, module: str, message: str) -> None:
+    def __init__(self, graph: RevisionGraph, step: Step, cause: BaseException, note: str) -> None:
+        info = graph.revisions[step.revision]
+        where = f"module '{info.module}' revision {info.revision} ({graph.relative(info.path)})"
+        code = sqlstate(cause)
+        self.reason = server_message(cause)
+        if code in CONNECTION_LOST or _is_connection_error(cause):
+            message = (
+                f"lost the connection (and with it the migration lock) while running {where}: "
+                f"{server_message(cause)}; it was rolled back; {note}; run the command again"
+            )
+        else:
+            reason = (
+                f"{type(cause).__name__}: {shown(str(cause), 300)}"
+                if code is None and not hasattr(cause, "orig")
+                else server_message(cause)
+            )
+            if code == QUERY_CANCELED:
+                reason += (
+                    " (raise it with --statement-timeout, or SET LOCAL statement_timeout in "
+                    "the revision)"
+                )
+            message = f"{where} failed: {reason}; {note}"
+            self.reason = reason
         super().__init__(message)
-        self.module = module
+        self.module = info.module
 
 
-def _reason(exc: BaseException) -> str:
-    if not hasattr(exc, "orig"):
-        return f"{type(exc).__name__}: {exc}"
-    message = server_message(exc)
-    if "statement timeout" in message or "lock timeout" in message:
-        message += (
-            " (raise it with --statement-timeout/--lock-timeout, or SET LOCAL in the revision)"
-        )
-    return message
-
-
-def locked(
-    url: URL,
-    manifest: Manifest,
-    command: str,
-    work: Callable[[Connection], RunResult],
-    options: RunOptions,
-) -> RunResult:
-    """Run `work` under the migration lock, with the session's timeouts."""
-    settings = manifest.settings
-    return run_with_connection(
-        url,
-        work,
-        command=command,
-        lock=settings.version_table,
-        lock_wait=settings.lock_wait if options.lock_wait is None else options.lock_wait,
-        settings=options.session(manifest),
+def lock_timeout_note(blockers: list[Holder], attempts: int) -> str:
+    waited = (
+        "it waited on " + "; ".join(b.describe() for b in blockers[:3])
+        if blockers
+        else "the session holding the table lock had ended by the time it was looked up"
+    )
+    tries = f" (tried {attempts} times)" if attempts > 1 else ""
+    return (
+        f"a table lock was not free within lock_timeout{tries}; {waited}; nothing of this "
+        "revision was applied; let that transaction finish (or end it), then run the command "
+        "again, or allow more with --lock-timeout / --retries"
     )
 
 
-def verified_rows(
-    graph: ScriptGraph, conn: Connection, allow_unknown: bool
-) -> tuple[str, ...] | None:
-    """The version rows, once the database is known to this code and no applied file changed.
+class Executor:
+    """Applies or unapplies revisions on one connection (or renders them as SQL)."""
 
-    None when the database is at an unknown revision and --allow-unknown says to leave it be.
-    """
-    settings = graph.manifest.settings
-    rows = version_rows(conn, settings.version_table)
-    log = recorder.entries(conn, settings.log_table)
-    conn.commit()  # end the reads' implicit transaction: each revision gets its own
-    unknown = [r for r in rows if r not in graph.revisions]
-    if unknown and allow_unknown:
-        return None
-    if unknown:
-        raise RevisionError(
-            f"the database is at revision {unknown[0]}, which no module's migrations contain "
-            "(a newer build applied it?); deploy the code that has it, or pass --allow-unknown "
-            "to start this build without migrating"
-        )
-    _verify_checksums(graph, graph.ancestors(rows), log)
-    return rows
+    def __init__(
+        self,
+        graph: RevisionGraph,
+        context: MigrationContext,
+        rows: set[str],
+        *,
+        retries: int = 0,
+        progress: Progress | None = None,
+        watch: Watch | None = None,
+    ) -> None:
+        self.graph = graph
+        self.context = context
+        self.rows = set(rows)  # the version table's rows as they are in the database now
+        self.applied = graph.ancestors(rows)
+        self.normal = graph.maximal(self.applied)  # the rows it should hold (none implied)
+        self.retries = retries
+        self.progress = progress or Progress()
+        self.watch = watch or Watch()
+        self.settings = graph.manifest.settings
+        self.done: list[Step] = []
+        self.total = 0
+        self._record_sql: Any = None
 
+    # ---- the loop ------------------------------------------------------------------------
 
-def _verify_checksums(graph: ScriptGraph, applied: set[str], log: list[recorder.LogEntry]) -> None:
-    for revision, entry in sorted(recorder.applied_checksums(log).items()):
-        info = graph.revisions.get(revision)
-        if info is None or revision not in applied:
-            continue
-        now = recorder.checksum(info.path)
-        if now != entry.checksum:
-            raise ChecksumMismatch(
-                info.module,
-                f"module '{info.module}' revision {revision} "
-                f"({info.path.relative_to(graph.manifest.root)}) changed after it was applied "
-                f"(applied {entry.checksum[:12]}, file now {now[:12]}); revert the edit and put "
-                "the change in a new revision",
+    def run(self, plan: list[Step]) -> list[Step]:
+        """Every step of `plan`, in order; what was done (each with its time)."""
+        self.total = len(plan)
+        with self.contexts():
+            return [self.step(step) for step in plan]
+
+    @contextmanager
+    def contexts(self) -> Iterator[None]:
+        """Alembic's `op` and `context` as revision files expect them, for any number of
+        `step` calls."""
+        from alembic.operations import Operations
+
+        with Operations.context(self.context), self._environment():
+            yield
+
+    def step(self, step: Step) -> Step:
+        """Apply or unapply one revision in its own transaction (inside `contexts()`)."""
+        number = len(self.done) + 1
+        total = max(self.total, number)
+        self.progress.started(step, number, total)
+        finished = self._apply(step, self._note(total))
+        self.done.append(finished)
+        self.progress.finished(finished, number, total)
+        return finished
+
+    def tidy(self) -> tuple[str, ...]:
+        """Write the version rows no other row implies (one statement, its own transaction)."""
+        gone, added = self._row_changes(self.normal)
+        if gone or added:
+            conn = self._connection()
+            conn.execute(self._statement(_TIDY), {"gone": sorted(gone), "added": sorted(added)})
+            conn.commit()
+            self.rows = (self.rows - gone) | added
+        return tuple(sorted(gone))
+
+    def _note(self, total: int) -> str:
+        done = len(self.done)
+        if not done:
+            return "no earlier revision of this run was committed"
+        return f"the {done} revision(s) before it in this run are committed (of {total})"
+
+    def _apply(self, step: Step, note: str) -> Step:
+        info = self.graph.revisions[step.revision]
+        fn = self._function(info, step.direction)
+        applied, rows = self._after(step)
+        attempt = 0
+        while True:
+            # SQLAlchemy remembers, per DDL runner (Alembic's impl), which enum and domain
+            # types it created; a revision run again after its downgrade must create them again
+            self.context.impl.memo.clear()
+            block = self._track_autocommit()
+            started = time.monotonic()
+            self.watch.start()
+            try:
+                with self.context.begin_transaction(_per_migration=True):
+                    fn()
+                    self._record(info, step.direction, rows, started)
+            except Exception as exc:
+                self.watch.stop()
+                if sqlstate(exc) == LOCK_NOT_AVAILABLE and not block.entered:
+                    if attempt < self.retries:
+                        attempt += 1
+                        delay = min(0.5 * 2 ** (attempt - 1), 10.0) * random.uniform(0.8, 1.2)
+                        self.progress.retrying(
+                            step, attempt, self.retries, delay, self.watch.blockers
+                        )
+                        time.sleep(delay)
+                        continue
+                    raise RevisionFailed(
+                        self.graph,
+                        step,
+                        exc,
+                        lock_timeout_note(self.watch.blockers, attempt + 1) + "; " + note,
+                    ) from exc
+                raise RevisionFailed(
+                    self.graph, step, exc, self._failure_note(block, note)
+                ) from exc
+            finally:
+                self._restore_autocommit()
+            self.watch.stop()
+            self.applied, self.rows, self.normal = applied, rows, rows
+            return replace(step, seconds=time.monotonic() - started)
+
+    def _after(self, step: Step) -> tuple[set[str], set[str]]:
+        """The applied set and the version rows once `step` is done, worked out from the
+        revision's own edges (a plan never skips a dependency, so this is exact)."""
+        info = self.graph.revisions[step.revision]
+        above = {*info.parents, *info.depends_on}
+        if step.direction == "up":
+            return self.applied | {step.revision}, (self.normal - above) | {step.revision}
+        applied = self.applied - {step.revision}
+        uncovered = {
+            p
+            for p in above
+            if p in applied and not any(d in applied for d in self.graph.dependents[p])
+        }
+        return applied, (self.normal - {step.revision}) | uncovered
+
+    def _failure_note(self, block: _Block, note: str) -> str:
+        if block.entered:
+            return (
+                f"{note}; this revision's autocommit_block() committed the statements before "
+                "it and inside it, and they stay applied, while the version table does not "
+                "claim the revision: make them idempotent (IF NOT EXISTS) or undo them, then "
+                "run the command again"
             )
+        return f"{note}; nothing of this revision was applied; fix the file and run it again"
 
+    def _function(self, info: Revision, direction: str) -> Callable[[], Any]:
+        module = load_script(info.path, self.graph.manifest.root)
+        name = "upgrade" if direction == "up" else "downgrade"
+        fn: Callable[[], Any] | None = getattr(module, name, None)
+        if not callable(fn):
+            raise ConfigError(
+                f"{self.graph.relative(info.path)}: revision {info.revision} has no {name}() "
+                "function; add one"
+            )
+        return fn
 
-def execute(
-    graph: ScriptGraph,
-    conn: Connection,
-    plan: list[Step],
-    options: RunOptions,
-    run: Callable[[], object],
-) -> RunResult:
-    """Show the plan (--plan, or nothing to do), or run the Alembic command that carries it out,
-    logging each revision in its own transaction; on failure name the revision that failed."""
-    if options.plan or not plan:
-        return RunResult(steps=plan, planned_only=options.plan)
-    on_step = options.on_step
-    log_table = graph.manifest.settings.log_table
-    recorder.ensure_table(conn, log_table)
-    conn.commit()
-    done: list[Step] = []
-    started = time.monotonic()
+    # ---- the version table and the log -----------------------------------------------------
 
-    def applied(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
-        nonlocal started
-        check_lock(conn)
-        now = time.monotonic()
-        direction = "up" if step.is_upgrade else "down"
-        info = graph.revisions[step.up_revision_id]
-        recorder.record(
-            conn,
-            log_table,
+    def _row_changes(self, rows: set[str]) -> tuple[set[str], set[str]]:
+        return self.rows - rows, rows - self.rows
+
+    def _record(self, info: Revision, direction: str, rows: set[str], started: float) -> None:
+        gone, added = self._row_changes(rows)
+        params = recorder.record_params(
+            gone=sorted(gone),
+            added=sorted(added),
             module=info.module,
             revision=info.revision,
             direction=direction,
-            checksum=recorder.checksum(info.path),
-            duration_ms=int((now - started) * 1000),
+            checksum=info.checksum,
+            duration_ms=int((time.monotonic() - started) * 1000),
         )
-        event = Step(info.module, info.revision, info.message, direction, now - started)
-        started = now
-        done.append(event)
-        if on_step:
-            on_step(event)
+        if self.context.as_sql:
+            self._render_record(params)
+            return
+        if self._record_sql is None:
+            self._record_sql = self._statement(recorder.record_statement(self.settings))
+        self._connection().execute(self._record_sql, params)
 
-    graph.config.attributes.update(
-        connection=conn, load_models=False, configure={"on_version_apply": [applied]}
+    def _statement(self, sql: str) -> Any:
+        from sqlalchemy import text
+
+        vt = self.settings.qualified(self.settings.version_table)
+        return text(sql.replace("{vt}", vt))
+
+    def _connection(self) -> Connection:
+        conn = self.context.connection
+        assert conn is not None
+        return conn
+
+    def _render_record(self, params: dict[str, Any]) -> None:
+        vt = self.settings.qualified(self.settings.version_table)
+        lt = self.settings.qualified(self.settings.log_table)
+        out = self.context.impl.static_output
+        for rev in params["gone"]:
+            out(f"DELETE FROM {vt} WHERE version_num = {_literal(rev)};\n")
+        for rev in params["added"]:
+            out(f"INSERT INTO {vt} (version_num) VALUES ({_literal(rev)});\n")
+        values = ", ".join(
+            _literal(params[k]) for k in ("module", "revision", "direction", "checksum")
+        )
+        out(
+            f"INSERT INTO {lt} (module, revision, direction, checksum, duration_ms, host, "
+            f"os_user, reason) VALUES ({values}, 0, 'offline SQL', current_user, "
+            "'applied from the output of migrate up --sql');\n"
+        )
+
+    # ---- Alembic's context, as revision files expect it --------------------------------
+
+    @contextmanager
+    def _environment(self) -> Iterator[None]:
+        """`from alembic import context` works inside revisions, as under plain alembic."""
+        from alembic.runtime.environment import EnvironmentContext
+        from alembic.script import ScriptDirectory
+
+        from shared.migrate.alembic_config import build_config
+
+        config = build_config(self.graph.manifest)
+        env = EnvironmentContext(config, ScriptDirectory.from_config(config))
+        with env:
+            env._migration_context = self.context
+            yield
+
+    def _track_autocommit(self) -> _Block:
+        block = _Block()
+        original = type(self.context).autocommit_block
+
+        @contextmanager
+        def tracked() -> Iterator[None]:
+            block.entered = True  # Alembic commits what ran before the block, right here
+            with original(self.context):
+                yield
+
+        self.context.autocommit_block = tracked  # type: ignore[method-assign]
+        return block
+
+    def _restore_autocommit(self) -> None:
+        self.context.__dict__.pop("autocommit_block", None)
+
+
+@dataclass
+class _Block:
+    entered: bool = False
+
+
+_TIDY = (
+    "WITH gone AS (DELETE FROM {vt} WHERE version_num = ANY(CAST(:gone AS text[]))) "
+    "INSERT INTO {vt} (version_num) SELECT unnest(CAST(:added AS text[]))"
+)
+
+
+def _literal(value: object) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return False
+        if (
+            type(seen).__name__
+            in (
+                "ConnectionDoesNotExistError",
+                "InterfaceError",
+                "ConnectionResetError",
+                "ConnectionFailureError",
+            )
+            and "connection" in str(seen).lower()
+        ):
+            return True
+        if getattr(seen, "connection_invalidated", False):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
+def online_context(conn: Connection, graph: RevisionGraph) -> MigrationContext:
+    from alembic.runtime.migration import MigrationContext
+
+    settings = graph.manifest.settings
+    if conn.in_transaction():
+        conn.commit()  # each revision gets a transaction of its own
+    return MigrationContext.configure(
+        connection=conn,
+        opts={
+            "transaction_per_migration": True,
+            "version_table": settings.version_table,
+            "version_table_schema": settings.version_table_schema,
+        },
     )
-    try:
-        with alembic_errors():
-            run()
-    except MigrateError:
-        raise
-    except Exception as exc:
-        conn.rollback()
-        finished = {s.revision for s in done}
-        failed = next((s for s in plan if s.revision not in finished), None)
-        if failed is None:
-            raise
-        raise RevisionFailed(graph.revisions[failed.revision], exc, graph.manifest.root) from exc
-    return RunResult(steps=done)
 
 
-def offline(graph: ScriptGraph, destination: str | None) -> str:
-    """The SQL `up` would run on an empty database, rendered without connecting."""
-    if destination is None:
-        return ""
+def render_sql(graph: RevisionGraph, plan: list[Step], rows: set[str], fresh: bool) -> str:
+    """The SQL a plan runs, for a DBA (`up --sql`); `fresh`: it starts from an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
+    settings = graph.manifest.settings
     buffer = io.StringIO()
-    graph.config.output_buffer = buffer
-    graph.config.attributes["load_models"] = False
-    with alembic_errors():
-        graph.upgrade(destination, sql=True)
+    context = MigrationContext.configure(
+        dialect_name="postgresql",
+        opts={
+            "as_sql": True,
+            "literal_binds": True,
+            "output_buffer": buffer,
+            "transaction_per_migration": True,
+            "version_table": settings.version_table,
+            "version_table_schema": settings.version_table_schema,
+        },
+    )
+    if fresh and plan:
+        tables = recorder.create_tables(settings, version=False, log=False, log_current=False)
+        buffer.write(tables.replace(";\n", ";\n\n") + ";\n\n")
+    Executor(graph, context, rows).run(plan)
     return buffer.getvalue()

@@ -12,22 +12,28 @@ from typing import Any
 
 import yaml
 
-from shared.migrate.errors import ConfigError
+from shared.migrate.errors import ConfigError, shown
 
 MANIFEST_NAME = "migrations.yaml"
-NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*\Z")
-MODULE_KEYS = {"name", "path", "models", "versions", "branch", "depends_on"}
+NAME_LIMIT = 63  # PostgreSQL's identifier length; names become labels, paths and identifiers
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,62}\Z")
+MODULE_KEYS = {"name", "path", "models", "versions", "branch", "depends_on", "schema"}
 SETTINGS_KEYS = {
     "version_table",
+    "version_table_schema",
     "log_table",
     "database_url_env",
+    "shadow_database_url_env",
     "metadata",
     "script_location",
     "lock_timeout",
     "statement_timeout",
     "lock_wait",
+    "lock_retries",
 }
-DURATION_PATTERN = re.compile(r"\d+(ms|s|min|h)?\Z")
+DURATION_PATTERN = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|min|h)?\Z")
+DURATION_UNITS = {"ms": 0.001, "s": 1.0, "min": 60.0, "h": 3600.0, None: 1.0}
+DURATION_KEYS = ("lock_timeout", "statement_timeout", "lock_wait")
 TOP_KEYS = {"settings", "modules"}
 
 
@@ -39,20 +45,43 @@ class Module:
     models: str
     versions: Path
     depends_on: tuple[str, ...]
+    schema: str | None = None  # the PostgreSQL schema this module owns, if any
+
+    def models_file(self, root: Path) -> Path | None:
+        """Where the models module lives in the repository, if it does."""
+        base = root.joinpath(*self.models.split("."))
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+        return None
 
 
 @dataclass(frozen=True)
 class Settings:
     version_table: str = "alembic_version"
+    version_table_schema: str | None = None  # also the log table's schema
     log_table: str = "migrate_log"
     database_url_env: str = "DATABASE_URL"
+    shadow_database_url_env: str = "SHADOW_DATABASE_URL"
     metadata: str = "shared.db:metadata"
     script_location: str = "alembic"
-    # session settings of the migrating connection: a revision waiting this long for a table
-    # lock gives up instead of queueing every query behind it on a live database
-    lock_timeout: str = "5s"
-    statement_timeout: str = "0"
-    lock_wait: float = 300.0  # seconds `up`/`down` wait for another migration's lock
+    # session settings of the migrating connection, in seconds (0: no limit): a revision
+    # waiting this long for a table lock gives up instead of queueing every query behind it
+    lock_timeout: float = 5.0
+    statement_timeout: float = 0.0
+    lock_wait: float = 300.0  # how long `up`/`down` wait for another migration's lock
+    lock_retries: int = 3  # how often a revision that hit lock_timeout is tried again
+
+    def qualified(self, table: str) -> str:
+        """A bookkeeping table's name as SQL, quoted, in its schema if one is set."""
+        schema = self.version_table_schema
+        return f'"{schema}"."{table}"' if schema else f'"{table}"'
+
+    @property
+    def lock_name(self) -> str:
+        """What the migration lock is named after: the version table (one lock per history)."""
+        schema = self.version_table_schema
+        return f"{schema}.{self.version_table}" if schema else self.version_table
 
 
 @dataclass(frozen=True)
@@ -133,7 +162,7 @@ def load_manifest(path: Path) -> Manifest:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the manifest ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" line {mark.line + 1}" if mark is not None else ""
@@ -158,8 +187,8 @@ def parse_manifest(path: Path, data: Any) -> Manifest:
     return manifest
 
 
-def _no_unknown_keys(data: dict[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(map(str, data)) - allowed)
+def _no_unknown_keys(data: dict[Any, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(shown(k) for k in data if k not in allowed)
     if unknown:
         raise ConfigError(
             f"{where}: unknown key '{unknown[0]}'; allowed keys: {', '.join(sorted(allowed))}"
@@ -171,31 +200,49 @@ def _parse_settings(raw: Any, where: str) -> Settings:
         raise ConfigError(f"{where}: 'settings' must be a mapping")
     _no_unknown_keys(raw, SETTINGS_KEYS, f"{where} settings")
     values: dict[str, Any] = {}
-    if "lock_wait" in raw:
-        wait = raw.pop("lock_wait")
-        if isinstance(wait, bool) or not isinstance(wait, int | float) or wait < 0:
-            raise ConfigError(f"{where}: settings.lock_wait must be a number of seconds, e.g. 300")
-        values["lock_wait"] = float(wait)
     for key, value in raw.items():
-        if isinstance(value, int) and key.endswith("_timeout"):
-            value = str(value)
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"{where}: settings.{key} must be a non-empty string")
-        values[key] = value
-    for key in ("version_table", "log_table"):
+        name = f"{where}: settings.{key}"
+        if key in DURATION_KEYS:
+            values[key] = parse_duration(value, name)
+        elif key == "lock_retries":
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+                raise ConfigError(f"{name} must be a whole number from 0 to 100, e.g. 3")
+            values[key] = value
+        elif key == "version_table_schema" and value is None:
+            continue
+        elif not isinstance(value, str) or not value:
+            raise ConfigError(f"{name} must be a non-empty string")
+        else:
+            values[key] = value
+    for key in ("version_table", "log_table", "version_table_schema"):
         if key in values and not NAME_PATTERN.match(values[key]):
-            raise ConfigError(f"{where}: settings.{key} '{values[key]}' must match [a-z][a-z0-9_]*")
-    for key in ("lock_timeout", "statement_timeout"):
-        if key in values:
-            check_duration(values[key], f"{where}: settings.{key}")
+            raise ConfigError(
+                f"{where}: settings.{key} '{shown(values[key])}' must match [a-z][a-z0-9_]* "
+                f"(at most {NAME_LIMIT} characters)"
+            )
     return Settings(**values)
 
 
-def check_duration(value: str, key: str) -> str:
-    """A PostgreSQL duration such as 5s, 500ms, 2min or 0 (no limit)."""
-    if not DURATION_PATTERN.match(value):
-        raise ConfigError(f"{key} '{value}' is not a duration; use e.g. 5s, 500ms, 2min or 0")
-    return value
+def parse_duration(value: object, key: str) -> float:
+    """Seconds, from a number (seconds) or a text such as 5s, 500ms, 2min, 1h or 0."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{key} must be a duration such as 5s, 500ms or 2min")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ConfigError(f"{key} must not be negative")
+        return float(value)
+    match = DURATION_PATTERN.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ConfigError(
+            f"{key} '{shown(value)}' is not a duration; use e.g. 5s, 500ms, 2min or 0 "
+            "(a bare number means seconds)"
+        )
+    return float(match.group(1)) * DURATION_UNITS[match.group(2)]
+
+
+def pg_duration(seconds: float) -> str:
+    """A duration as PostgreSQL's timeout settings take it (0: no limit)."""
+    return f"{round(seconds * 1000)}ms"
 
 
 def _parse_module(root: Path, raw: Any, index: int, where: str) -> Module:
@@ -207,40 +254,48 @@ def _parse_module(root: Path, raw: Any, index: int, where: str) -> Module:
     name = raw.get("name")
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise ConfigError(
-            f"{where}: modules[{index}].name {name!r} must match [a-z][a-z0-9_]* "
-            "(lowercase letters, digits, underscores)"
+            f"{where}: modules[{index}].name {_quoted(name)} must match [a-z][a-z0-9_]* "
+            f"(lowercase letters, digits, underscores; at most {NAME_LIMIT} characters)"
         )
     key = f"{where}: module '{name}'"
     branch = _string(raw, "branch", name, key)
     if not NAME_PATTERN.match(branch):
-        raise ConfigError(f"{key}: branch {branch!r} must match [a-z][a-z0-9_]*")
+        raise ConfigError(f"{key}: branch {_quoted(branch)} must match [a-z][a-z0-9_]*")
+    schema = raw.get("schema")
+    if schema is not None and (not isinstance(schema, str) or not NAME_PATTERN.match(schema)):
+        raise ConfigError(f"{key}: schema {_quoted(schema)} must match [a-z][a-z0-9_]*")
     package = _inside(root, _string(raw, "path", f"services/{name}", key), f"{key}: path")
     versions = _inside(
         root,
         _string(raw, "versions", f"{raw.get('path', f'services/{name}')}/migrations", key),
         f"{key}: versions",
     )
-    if not package.is_dir():
+    if not _is_dir(package):
         raise ConfigError(
-            f"{key}: path '{package.relative_to(root)}' is not a directory; create it or fix 'path'"
+            f"{key}: path '{shown(package.relative_to(root).as_posix())}' is not a directory; "
+            "create it or fix 'path'"
         )
-    if not versions.is_dir():
+    if not _is_dir(versions):
         raise ConfigError(
-            f"{key}: versions directory '{versions.relative_to(root)}' does not "
-            "exist; create it or fix 'versions'"
+            f"{key}: versions directory '{shown(versions.relative_to(root).as_posix())}' does "
+            "not exist; create it or fix 'versions'"
         )
     depends_on = raw.get("depends_on") or []
     if isinstance(depends_on, str):
         depends_on = [depends_on]
     if not isinstance(depends_on, list) or not all(isinstance(d, str) for d in depends_on):
         raise ConfigError(f"{key}: depends_on must be a list of module names")
+    models = _string(raw, "models", f"services.{name}.models", key)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", models):
+        raise ConfigError(f"{key}: models {_quoted(models)} must be a dotted module name")
     return Module(
         name=name,
         branch=branch,
         path=package,
-        models=_string(raw, "models", f"services.{name}.models", key),
+        models=models,
         versions=versions,
         depends_on=tuple(depends_on),
+        schema=schema,
     )
 
 
@@ -251,11 +306,27 @@ def _string(raw: dict[str, Any], field: str, default: str, key: str) -> str:
     return value
 
 
+def _quoted(value: object) -> str:
+    return f"'{shown(value)}'" if isinstance(value, str) else shown(value)
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a name longer than the file system allows, say
+        return False
+
+
 def _inside(root: Path, relative: str, key: str) -> Path:
     """A path from the manifest, refused when it leaves the repository."""
-    resolved = (root / relative).resolve()
+    try:
+        resolved = (root / relative).resolve()
+    except (OSError, ValueError):
+        raise ConfigError(f"{key} '{shown(relative)}' is not a usable path") from None
     if not resolved.is_relative_to(root.resolve()):
-        raise ConfigError(f"{key} '{relative}' points outside the repository; use a path in it")
+        raise ConfigError(
+            f"{key} '{shown(relative)}' points outside the repository; use a path in it"
+        )
     return resolved
 
 
@@ -269,6 +340,15 @@ def _check_unique(modules: tuple[Module, ...], where: str) -> None:
                     f"'{module.name}'); give each module its own"
                 )
             names.setdefault(value, module.name)
+    schemas: dict[str, str] = {}
+    for module in modules:
+        if module.schema and module.schema in schemas:
+            raise ConfigError(
+                f"{where}: modules '{schemas[module.schema]}' and '{module.name}' both own "
+                f"schema '{module.schema}'; one module owns a schema"
+            )
+        if module.schema:
+            schemas[module.schema] = module.name
     dirs: dict[Path, str] = {}
     for module in modules:
         if module.versions in dirs:
@@ -285,8 +365,8 @@ def _check_dependencies(manifest: Manifest, where: str) -> None:
         for dep in module.depends_on:
             if dep not in known:
                 raise ConfigError(
-                    f"{where}: module '{module.name}' depends_on unknown module '{dep}'; "
-                    f"known modules: {', '.join(manifest.names)}"
+                    f"{where}: module '{module.name}' depends_on unknown module "
+                    f"'{shown(dep)}'; known modules: {', '.join(manifest.names)}"
                 )
             if dep == module.name:
                 raise ConfigError(f"{where}: module '{module.name}' depends_on itself; remove it")

@@ -7,14 +7,61 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shared.migrate.errors import shown
+from shared.migrate.executor import Progress
+
 if TYPE_CHECKING:
     from shared.migrate.checks import Finding
-    from shared.migrate.commands import CreateResult
+    from shared.migrate.commands import CreateResult, Resolution
     from shared.migrate.executor import RunResult
-    from shared.migrate.graph import Position, Revision
+    from shared.migrate.graph import Revision
     from shared.migrate.ownership import OwnershipMap
     from shared.migrate.planner import Step
     from shared.migrate.recorder import LogEntry
+    from shared.migrate.session import Holder
+    from shared.migrate.state import Position, Status
+
+
+class LineProgress(Progress):
+    """Django's lines: "Applying users abc create users..." as a revision starts, and
+    " OK (0.05s)" once it is committed; waits and retries on stderr."""
+
+    def __init__(self) -> None:
+        self.open = False
+
+    def _err(self, text: str) -> None:
+        import typer
+
+        if self.open:
+            typer.echo("")
+            self.open = False
+        typer.echo(text, err=True)
+
+    def waiting(self, holder: Holder | None, seconds: float) -> None:
+        who = holder.describe() if holder else "holder unknown"
+        self._err(f"waiting for the migration lock ({who}); {seconds:.0f}s so far")
+
+    def started(self, step: Step, number: int, total: int) -> None:
+        import typer
+
+        verb = "Applying" if step.direction == "up" else "Unapplying"
+        typer.echo(f"{verb} {step.module} {step.revision} {shown(step.message)}...", nl=False)
+        self.open = True
+
+    def finished(self, step: Step, number: int, total: int) -> None:
+        import typer
+
+        typer.echo(f" OK ({step.seconds or 0:.2f}s)")
+        self.open = False
+
+    def retrying(
+        self, step: Step, attempt: int, retries: int, delay: float, blockers: list[Holder]
+    ) -> None:
+        who = "; ".join(b.describe() for b in blockers[:2]) or "the blocker had already gone"
+        self._err(
+            f"lock timeout in {step.module} {step.revision} (waited on {who}); "
+            f"retry {attempt} of {retries} in {delay:.1f}s"
+        )
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -27,12 +74,6 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def to_json(data: Any) -> str:
     return json.dumps(data, indent=2)
-
-
-def step_line(step: Step) -> str:
-    verb = "Applying" if step.direction == "up" else "Unapplying"
-    took = f" ({step.seconds:.2f}s)" if step.seconds is not None else ""
-    return f"{verb} {step.module} {step.revision} {step.message}... OK{took}"
 
 
 def run_summary(result: RunResult, direction: str) -> str:
@@ -48,13 +89,28 @@ def run_summary(result: RunResult, direction: str) -> str:
             return "Nothing to do."
         verb = "apply" if direction == "up" else "unapply"
         return "\n".join(
-            [f"Would {verb}:"] + [f"  {s.module} {s.revision} {s.message}" for s in result.steps]
+            [f"Would {verb}:"]
+            + [f"  {s.module} {s.revision} {shown(s.message)}" for s in result.steps]
         )
+    tidied = (
+        f"Tidied the version table (removed {', '.join(result.tidied)}, implied by other rows).\n"
+        if result.tidied
+        else ""
+    )
     if not result.steps:
-        return "No migrations to apply." if direction == "up" else "No migrations to unapply."
+        return tidied + (
+            "No migrations to apply." if direction == "up" else "No migrations to unapply."
+        )
     noun = "revision" if len(result.steps) == 1 else "revisions"
     done = "Applied" if direction == "up" else "Unapplied"
-    return f"{done} {len(result.steps)} {noun}."
+    return f"{tidied}{done} {len(result.steps)} {noun}."
+
+
+def resolution(result: Resolution) -> str:
+    what = {"accept": "Accepted the edited file of", "applied": "Marked as applied:"}.get(
+        result.action, "Marked as rolled back:"
+    )
+    return f"{what} {', '.join(result.revisions)} (recorded in the log)."
 
 
 def created(result: CreateResult, root: Path) -> str:
@@ -87,7 +143,8 @@ def current(positions: list[Position], as_json: bool) -> str:
     return table(["MODULE", "CURRENT"], [[p.module, _current(p) or "-"] for p in positions])
 
 
-def status(positions: list[Position], as_json: bool) -> str:
+def status(result: Status, as_json: bool) -> str:
+    positions = result.positions
     if as_json:
         return to_json(
             {
@@ -99,18 +156,35 @@ def status(positions: list[Position], as_json: bool) -> str:
                         "head": _head(p),
                         "pending": p.pending,
                         "state": p.state,
+                        "models": "found" if p.models else "missing",
                     }
                     for p in positions
-                ]
+                ],
+                "version_table": {
+                    "ok": result.version_table_ok,
+                    "implied_rows": list(result.implied_rows),
+                },
             }
         )
-    return table(
+    text = table(
         ["MODULE", "CURRENT", "HEAD", "PENDING", "STATE"],
         [
-            [p.module, _current(p) or "-", _head(p) or "-", str(p.pending), p.state]
+            [
+                p.module,
+                _current(p) or "-",
+                _head(p) or "-",
+                "?" if p.pending is None else str(p.pending),
+                p.state + ("" if p.models else " (models missing)"),
+            ]
             for p in positions
         ],
     )
+    if result.implied_rows:
+        text += (
+            f"\nversion table: {', '.join(result.implied_rows)} are implied by other rows "
+            "(plain Alembic cannot upgrade from this); `migrate up` tidies it"
+        )
+    return text
 
 
 def heads(data: dict[str, list[str]], as_json: bool) -> str:

@@ -1,10 +1,13 @@
-"""Who owns each table: the module whose models define it, else the one whose migrations made it."""
+"""Who owns each table: the module whose models define it, else the one whose migrations made it.
+
+Tables are named as MetaData keys them: `table`, or `schema.table` outside the default schema.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,10 @@ def ownership(
     return OwnershipMap(owners, conflicts, sorted(database_tables - known))
 
 
+def table_key(table: Table) -> str:
+    return table.fullname if table.schema and table.schema != "public" else table.name
+
+
 def undeclared_references(
     metadata: MetaData, model_owners: dict[str, str], allowed: dict[str, set[str]]
 ) -> list[tuple[str, str, str]]:
@@ -72,7 +79,7 @@ def undeclared_references(
         if module is None:
             continue
         for fk in table.foreign_keys:
-            target = model_owners.get(fk.column.table.name)
+            target = model_owners.get(table_key(fk.column.table))
             if target and target != module and target not in allowed[module]:
                 found.append((module, name, target))
     return sorted(set(found))

@@ -1,5 +1,9 @@
-"""The tool's own record beside the version table: every revision applied and unapplied,
-with when, how long, by whom, and the checksum of its file."""
+"""The tool's own record beside the version table: every revision applied, unapplied, accepted
+or marked by hand, with when, how long, by whom, why, and the checksum of its file.
+
+The version rows and the log entry of a revision are written by one statement, in the
+revision's own transaction: the log commits exactly when the revision does.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,17 @@ import hashlib
 import socket
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from shared.migrate.index import CHECKSUM_PREFIX
+from shared.migrate.manifest import Settings
 
-from shared.migrate.database import table_exists
+if TYPE_CHECKING:
+    import asyncpg
+
+ACTIONS = ("run", "accept", "resolve")
 
 
 @dataclass(frozen=True)
@@ -28,77 +37,118 @@ class LogEntry:
     db_user: str
     host: str
     os_user: str
+    action: str = "run"
+    reason: str | None = None
 
 
-def checksum(path: Path) -> str:
-    """sha256 of the revision file, line endings normalised (a checkout on Windows is no edit)."""
-    return hashlib.sha256(path.read_bytes().replace(b"\r\n", b"\n")).hexdigest()
-
-
-def ensure_table(conn: Connection, table: str) -> None:
-    conn.execute(
-        text(
-            f'CREATE TABLE IF NOT EXISTS "{table}" ('
-            "id bigserial PRIMARY KEY, module text NOT NULL, revision text NOT NULL, "
-            "direction text NOT NULL CHECK (direction IN ('up', 'down')), "
+def create_tables(settings: Settings, *, version: bool, log: bool, log_current: bool) -> str:
+    """The statements (one round trip) that make the version and log tables usable."""
+    vt, lt = settings.qualified(settings.version_table), settings.qualified(settings.log_table)
+    statements = []
+    if settings.version_table_schema and not (version and log):
+        statements.append(f'CREATE SCHEMA IF NOT EXISTS "{settings.version_table_schema}"')
+    if not version:
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {vt} (version_num VARCHAR(32) NOT NULL, "
+            f'CONSTRAINT "{settings.version_table}_pkc" PRIMARY KEY (version_num))'
+        )
+    if not log:
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {lt} (id bigserial PRIMARY KEY, module text NOT NULL, "
+            "revision text NOT NULL, direction text NOT NULL CHECK (direction IN ('up', 'down')), "
             "checksum text NOT NULL, finished_at timestamptz NOT NULL DEFAULT now(), "
             "duration_ms integer NOT NULL, db_user text NOT NULL DEFAULT current_user, "
-            "host text NOT NULL, os_user text NOT NULL)"
+            "host text NOT NULL, os_user text NOT NULL, "
+            "action text NOT NULL DEFAULT 'run', reason text)"
         )
+    elif not log_current:  # a log written by an earlier version of the tool
+        statements.append(
+            f"ALTER TABLE {lt} ADD COLUMN IF NOT EXISTS action text NOT NULL DEFAULT 'run', "
+            "ADD COLUMN IF NOT EXISTS reason text"
+        )
+    if not (log and log_current):
+        statements.append(
+            f'CREATE INDEX IF NOT EXISTS "{settings.log_table}_revision_id" ON {lt} (revision, id)'
+        )
+    return ";\n".join(statements)
+
+
+def record_statement(settings: Settings) -> str:
+    """Move the version rows and add the log entry, as one statement (named parameters)."""
+    vt, lt = settings.qualified(settings.version_table), settings.qualified(settings.log_table)
+    return (
+        f"WITH gone AS (DELETE FROM {vt} WHERE version_num = ANY(CAST(:gone AS text[]))), "
+        f"added AS (INSERT INTO {vt} (version_num) SELECT unnest(CAST(:added AS text[]))) "
+        f"INSERT INTO {lt} (module, revision, direction, checksum, duration_ms, host, os_user, "
+        "action, reason) VALUES (:module, :revision, :direction, :checksum, :ms, :host, "
+        ":os_user, :action, :reason)"
     )
 
 
-def record(
-    conn: Connection,
-    table: str,
+def record_params(
     *,
+    gone: list[str],
+    added: list[str],
     module: str,
     revision: str,
     direction: str,
     checksum: str,
     duration_ms: int,
-) -> None:
-    """One row, in the revision's own transaction: the log commits exactly when it does."""
-    conn.execute(
-        text(
-            f'INSERT INTO "{table}" (module, revision, direction, checksum, duration_ms, host, '
-            "os_user) VALUES (:module, :revision, :direction, :checksum, :ms, :host, :os_user)"
-        ),
-        {
-            "module": module,
-            "revision": revision,
-            "direction": direction,
-            "checksum": checksum,
-            "ms": duration_ms,
-            "host": socket.gethostname(),
-            "os_user": _os_user(),
-        },
-    )
+    action: str = "run",
+    reason: str | None = None,
+) -> dict[str, Any]:
+    host, os_user = who()
+    return {
+        "gone": gone,
+        "added": added,
+        "module": module,
+        "revision": revision,
+        "direction": direction,
+        "checksum": checksum,
+        "ms": duration_ms,
+        "host": host,
+        "os_user": os_user,
+        "action": action,
+        "reason": reason,
+    }
 
 
-def entries(conn: Connection, table: str) -> list[LogEntry]:
+async def entries(conn: asyncpg.Connection, settings: Settings) -> list[LogEntry]:
     """Every entry, newest first (none when the table does not exist yet)."""
-    if not table_exists(conn, table):
+    table = settings.qualified(settings.log_table)
+    exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table)
+    if not exists:
         return []
-    rows = conn.execute(
-        text(
-            "SELECT id, module, revision, direction, checksum, finished_at, duration_ms, "
-            f'db_user, host, os_user FROM "{table}" ORDER BY id DESC'
-        )
+    has_action = await conn.fetchval(
+        "SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($1) "
+        "AND attname = 'action' AND NOT attisdropped",
+        table,
+    )
+    extra = "action, reason" if has_action else "'run', NULL::text"
+    rows = await conn.fetch(
+        "SELECT id, module, revision, direction, checksum, finished_at, duration_ms, "
+        f"db_user, host, os_user, {extra} FROM {table} ORDER BY id DESC"
     )
     return [LogEntry(*row) for row in rows]
 
 
-def applied_checksums(log: list[LogEntry]) -> dict[str, LogEntry]:
-    """For each revision whose latest entry is an upgrade: that entry."""
-    latest: dict[str, LogEntry] = {}
-    for entry in log:  # newest first
-        latest.setdefault(entry.revision, entry)
-    return {rev: e for rev, e in latest.items() if e.direction == "up"}
-
-
-def _os_user() -> str:
+def matches(recorded: str, path: Path, current: str) -> bool:
+    """Whether a checksum in the log still describes the file. Entries written before
+    checksums ignored formatting hold the sha256 of the file's bytes."""
+    if recorded.startswith(CHECKSUM_PREFIX):
+        return recorded == current
     try:
-        return getpass.getuser()
+        data = path.read_bytes().replace(b"\r\n", b"\n")
+    except OSError:
+        return False
+    return hashlib.sha256(data).hexdigest() == recorded
+
+
+@cache
+def who() -> tuple[str, str]:
+    """(host, OS user) of this process, as the log records them."""
+    try:
+        user = getpass.getuser()
     except (KeyError, OSError):
-        return "?"
+        user = "?"
+    return socket.gethostname(), user

@@ -1,12 +1,14 @@
-"""`migrate module add`: the files of a new module, and its line in the manifest."""
+"""`migrate module add`: the files of a new module, and its lines in the manifest and
+alembic.ini. Either all of it is written, or (on any failure) none of it stays."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-from shared.migrate.errors import ConfigError
-from shared.migrate.inifile import write_locations
-from shared.migrate.manifest import NAME_PATTERN, Manifest, load_manifest
+from shared.migrate.errors import ConfigError, shown
+from shared.migrate.inifile import ini_path, write_locations
+from shared.migrate.manifest import NAME_LIMIT, NAME_PATTERN, Manifest, load_manifest
 
 MODELS_TEMPLATE = '''"""The {name} service's tables."""
 
@@ -18,33 +20,38 @@ from shared.db import Base  # noqa: F401  (define models on this Base)
 
 def add_module(manifest: Manifest, name: str, depends_on: list[str]) -> Manifest:
     """Create services/NAME (package, models.py, migrations/), list it in the manifest and
-    alembic.ini; return the new manifest. Nothing is written when a check fails."""
+    alembic.ini; return the new manifest."""
     if not NAME_PATTERN.match(name):
         raise ConfigError(
-            f"module name {name!r} must match [a-z][a-z0-9_]* (lowercase letters, digits, _)"
+            f"module name '{shown(name)}' must match [a-z][a-z0-9_]* (lowercase letters, digits, "
+            f"underscores; at most {NAME_LIMIT} characters)"
         )
     for module in manifest.modules:
         if name in (module.name, module.branch):
             raise ConfigError(f"module '{name}' is already in migrations.yaml")
-    for dep in depends_on:
-        manifest.module(dep)  # unknown: UnknownModule
+    names = [manifest.module(dep).name for dep in depends_on]  # a label names its module
     package = manifest.root / "services" / name
     if package.exists():
         raise ConfigError(
             f"services/{name} already exists; add it to migrations.yaml by hand or pick a name"
         )
     original = manifest.path.read_text(encoding="utf-8")
+    ini = ini_path(manifest)
+    ini_text = ini.read_text(encoding="utf-8") if ini.is_file() else None
     entry = f"  - name: {name}\n" + (
-        f"    depends_on: [{', '.join(depends_on)}]\n" if depends_on else ""
+        f"    depends_on: [{', '.join(dict.fromkeys(names))}]\n" if names else ""
     )
-    _create_package(package, name)
-    manifest.path.write_text(original.rstrip("\n") + "\n" + entry, encoding="utf-8")
     try:
+        _create_package(package, name)
+        manifest.path.write_text(original.rstrip("\n") + "\n" + entry, encoding="utf-8")
         updated = load_manifest(manifest.path)
-    except ConfigError:
+        write_locations(updated)
+    except BaseException:
+        shutil.rmtree(package, ignore_errors=True)
         manifest.path.write_text(original, encoding="utf-8")
+        if ini_text is not None:
+            ini.write_text(ini_text, encoding="utf-8")
         raise
-    write_locations(updated)
     return updated
 
 

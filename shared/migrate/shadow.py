@@ -1,58 +1,72 @@
-"""A throwaway database on the same server, created for one diff and always dropped after it."""
+"""A throwaway database on the same server, created for one `create`, `check` or `owners` and
+always dropped after it, even when the command is interrupted or terminated.
+
+Its name is `migrate_shadow_<pid>_<random>`, and an "owner" session named after it stays
+connected to the server while it is in use. A shadow whose owner is gone (the process was
+killed) is dropped by the next command that makes one.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-from sqlalchemy import text
-from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
-
-from shared.db.url import where
+from shared.db.connect import connect
+from shared.db.url import DatabaseURL
 from shared.migrate.errors import DatabaseError
-from shared.migrate.translate import database_errors, server_message
+from shared.migrate.session import KEEP_ALIVE
+from shared.migrate.translate import database_errors
+
+T = TypeVar("T")
+PREFIX = "migrate_shadow_"
+OWNER = "migrate shadow "  # + the database's name: the application name of its owner session
 
 
-@contextmanager
-def shadow_database(server: URL) -> Iterator[URL]:
-    """Create `migrate_shadow_<random>` next to `server`'s database; drop it when done."""
-    name = f"migrate_shadow_{uuid.uuid4().hex[:12]}"
-    _admin(server, f'CREATE DATABASE "{name}"', creating=True)
-    try:
-        yield server.set(database=name)
-    finally:
-        _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', creating=False)
+async def in_shadow(server: DatabaseURL, work: Callable[[DatabaseURL], Awaitable[T]]) -> T:
+    """Create a shadow database on `server`, call `work` with its URL, drop it."""
+    import asyncpg
 
-
-def _admin(server: URL, statement: str, *, creating: bool) -> None:
-    async def run() -> None:
-        engine = create_async_engine(
-            server,
-            poolclass=NullPool,
-            isolation_level="AUTOCOMMIT",
-            connect_args={"server_settings": {"application_name": "migrate shadow"}},
-        )
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text(statement))
-        finally:
-            await engine.dispose()
-
+    name = f"{PREFIX}{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with database_errors(server):
+        owner = await connect(server, application_name=OWNER + name, settings=KEEP_ALIVE)
     try:
         with database_errors(server):
-            asyncio.run(run())
-    except DatabaseError as exc:
-        if (
-            creating
-            and exc.__cause__ is not None
-            and "permission denied" in server_message(exc.__cause__)
-        ):
-            raise DatabaseError(
-                f"cannot create a shadow database on {where(server)} (permission denied); "
-                "grant CREATEDB to the role or pass --shadow-url for a server where it can"
-            ) from exc
-        raise
+            await _sweep(owner)
+            try:
+                await owner.execute(f'CREATE DATABASE "{name}"')
+            except asyncpg.InsufficientPrivilegeError as exc:
+                raise DatabaseError(
+                    f"cannot create a shadow database on {server.display()}: the role may "
+                    "not create databases; grant it CREATEDB, or point --shadow-url (or "
+                    "$SHADOW_DATABASE_URL) at a server where it may"
+                ) from exc
+        try:
+            return await work(server.with_database(name))
+        finally:
+            with database_errors(server):
+                await asyncio.shield(
+                    owner.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                )
+    finally:
+        await owner.close(timeout=5)
+
+
+async def _sweep(owner: object) -> None:
+    """Drop shadow databases left by processes that died (no owner session), where allowed."""
+    import asyncpg
+
+    assert isinstance(owner, asyncpg.Connection)
+    orphans = await owner.fetch(
+        "SELECT d.datname FROM pg_database d "
+        "WHERE d.datname LIKE 'migrate\\_shadow\\_%' AND pg_has_role(d.datdba, 'USAGE') "
+        "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a "
+        f"WHERE a.application_name = '{OWNER}' || d.datname)"
+    )
+    for (name,) in orphans:
+        try:
+            await owner.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except asyncpg.PostgresError:
+            continue  # someone else's, or already gone

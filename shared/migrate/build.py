@@ -1,0 +1,149 @@
+"""Building modules from their migrations on a shadow database: which module's migrations
+created which table, and (the stairway) whether each chosen revision goes up, down without a
+trace, and up again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from shared.migrate.catalog import snapshot
+from shared.migrate.executor import Executor, RevisionFailed, online_context
+from shared.migrate.graph import RevisionGraph
+from shared.migrate.manifest import Module
+from shared.migrate.planner import Step, upgrade_plan
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+
+@dataclass(frozen=True)
+class StairFinding:
+    module: str
+    kind: str  # "downgrade" (fails or leaves a trace) or "reapply" (the second upgrade fails)
+    revision: str
+    detail: str
+
+
+@dataclass
+class Built:
+    created_by: dict[str, str] = field(default_factory=dict)  # table -> module
+    findings: list[StairFinding] = field(default_factory=list)
+    complete: bool = True  # False: a revision could not be applied again; the build stopped
+
+
+TABLES_SQL = (
+    "SELECT schemaname, tablename FROM pg_tables WHERE schemaname NOT LIKE 'pg\\_%' "
+    "AND schemaname <> 'information_schema'"
+)
+
+
+def table_key(schema: str, name: str) -> str:
+    """A table named as MetaData keys it: bare in the default schema, qualified elsewhere."""
+    return name if schema == "public" else f"{schema}.{name}"
+
+
+def tables(conn: Connection) -> set[str]:
+    """Every table outside the system schemas."""
+    from sqlalchemy import text
+
+    return {table_key(schema, name) for schema, name in conn.execute(text(TABLES_SQL))}
+
+
+def bookkeeping(graph: RevisionGraph, qualify: bool = True) -> set[str]:
+    """The version and log tables: as `snapshot` names them (`schema.table`), or (`qualify`
+    false) as MetaData keys them."""
+    settings = graph.manifest.settings
+    schema = settings.version_table_schema or ("public" if qualify else None)
+    return {f"{schema}.{t}" if schema else t for t in (settings.version_table, settings.log_table)}
+
+
+def build(
+    conn: Connection,
+    graph: RevisionGraph,
+    modules: list[Module],
+    stairway: set[str] | frozenset[str] = frozenset(),
+) -> Built:
+    """Bring `modules` to their heads (in one order that respects every dependency), noting the
+    tables each module's revisions created; walk the stairway on the revisions in `stairway`."""
+    targets = {head for m in modules if (head := graph.head(m))}
+    plan = upgrade_plan(graph, set(), targets)
+    executor = Executor(graph, online_context(conn, graph), set())
+    result = Built()
+    ignored = bookkeeping(graph)
+    seen = tables(conn)
+    current: str | None = None
+
+    def attribute() -> None:
+        nonlocal seen
+        now = tables(conn)
+        if current is not None:
+            for table in now - seen:
+                result.created_by.setdefault(table, current)
+        seen = now
+
+    with executor.contexts():
+        for step in plan:
+            if step.module != current:
+                attribute()
+                current = step.module
+            if step.revision in stairway:
+                if not _stair(conn, graph, executor, step, ignored, result):
+                    result.complete = False
+                    break
+            else:
+                executor.step(step)
+        attribute()
+    own = bookkeeping(graph, qualify=False)
+    result.created_by = {t: m for t, m in result.created_by.items() if t not in own}
+    return result
+
+
+def _stair(
+    conn: Connection,
+    graph: RevisionGraph,
+    executor: Executor,
+    step: Step,
+    ignored: set[str],
+    result: Built,
+) -> bool:
+    """Up, down, up again; False when the revision could not be applied again."""
+    info = graph.revisions[step.revision]
+    where = f"revision {info.revision} ({graph.relative(info.path)})"
+    before = snapshot(conn, ignored)
+    executor.step(step)  # a revision that cannot go up at all stops the build: an error
+    down = Step(step.module, step.revision, step.message, "down")
+    try:
+        executor.step(down)
+    except RevisionFailed as exc:
+        result.findings.append(
+            StairFinding(
+                info.module, "downgrade", info.revision, f"{where}: downgrade fails: {exc}"
+            )
+        )
+        return True
+    trace = snapshot(conn, ignored).difference(before)
+    if trace:
+        result.findings.append(
+            StairFinding(
+                info.module,
+                "downgrade",
+                info.revision,
+                f"{where} leaves a trace after its downgrade: {', '.join(trace[:8])}"
+                + (f" and {len(trace) - 8} more" if len(trace) > 8 else "")
+                + "; make the downgrade undo them",
+            )
+        )
+    try:
+        executor.step(step)
+    except RevisionFailed as exc:
+        result.findings.append(
+            StairFinding(
+                info.module,
+                "reapply",
+                info.revision,
+                f"{where}: the upgrade fails when run again after its downgrade: {exc}",
+            )
+        )
+        return False
+    return True

@@ -1,0 +1,114 @@
+"""A snapshot of a database's schema from the catalog, to prove a downgrade leaves no trace.
+
+Objects are compared by name and definition (never by oid), so a table dropped and created
+again compares equal. The version and log tables are left out: their rows change by design.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+_SYSTEM = "n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'"
+
+SNAPSHOT_SQL = f"""
+SELECT 'schema', n.nspname, '' FROM pg_namespace n WHERE {_SYSTEM}
+UNION ALL
+SELECT CASE c.relkind WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view'
+       WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table' ELSE 'table' END,
+       n.nspname || '.' || c.relname,
+       CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) ELSE '' END
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND {_SYSTEM}
+UNION ALL
+SELECT 'column', n.nspname || '.' || c.relname || '.' || a.attname,
+       format_type(a.atttypid, a.atttypmod)
+       || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+       || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
+       || CASE a.attidentity WHEN '' THEN '' ELSE ' identity ' || a.attidentity::text END
+       || CASE a.attgenerated WHEN '' THEN '' ELSE ' generated' END
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND {_SYSTEM}
+UNION ALL
+SELECT 'constraint', n.nspname || '.' || coalesce(c.relname, t.typname) || '.' || k.conname,
+       pg_get_constraintdef(k.oid)
+FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace
+LEFT JOIN pg_class c ON c.oid = k.conrelid LEFT JOIN pg_type t ON t.oid = k.contypid
+WHERE {_SYSTEM}
+UNION ALL
+SELECT 'index', n.nspname || '.' || i.relname, pg_get_indexdef(x.indexrelid)
+FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+JOIN pg_namespace n ON n.oid = i.relnamespace WHERE {_SYSTEM}
+UNION ALL
+SELECT CASE t.typtype WHEN 'e' THEN 'type' WHEN 'd' THEN 'domain' WHEN 'r' THEN 'type'
+       WHEN 'c' THEN 'type' ELSE 'type' END,
+       n.nspname || '.' || t.typname,
+       CASE t.typtype
+         WHEN 'e' THEN 'enum (' || (SELECT string_agg(quote_literal(e.enumlabel), ', '
+                      ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid) || ')'
+         WHEN 'd' THEN format_type(t.typbasetype, t.typtypmod)
+                      || CASE WHEN t.typnotnull THEN ' not null' ELSE '' END
+                      || coalesce(' default ' || t.typdefault, '')
+         ELSE t.typtype::text END
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE t.typtype IN ('e', 'd', 'r', 'c') AND {_SYSTEM}
+  AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
+UNION ALL
+SELECT 'function', n.nspname || '.' || p.proname || '('
+       || pg_get_function_identity_arguments(p.oid) || ')', md5(coalesce(p.prosrc, ''))
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE {_SYSTEM} AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid
+  AND d.deptype = 'e')
+UNION ALL
+SELECT 'trigger', n.nspname || '.' || c.relname || '.' || g.tgname, pg_get_triggerdef(g.oid)
+FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT g.tgisinternal AND {_SYSTEM}
+UNION ALL
+SELECT 'extension', extname, '' FROM pg_extension WHERE extname <> 'plpgsql'
+"""
+
+
+@dataclass(frozen=True)
+class Catalog:
+    objects: frozenset[tuple[str, str, str]]
+
+    def difference(self, before: Catalog) -> list[str]:
+        """What changed since `before`, one line each: `+` new, `-` gone, `~` changed."""
+        old = {(kind, name): detail for kind, name, detail in before.objects}
+        new = {(kind, name): detail for kind, name, detail in self.objects}
+        lines = []
+        for key in sorted(old.keys() | new.keys(), key=lambda k: (k[1], k[0])):
+            kind, name = key
+            if key not in old:
+                lines.append(f"+ {kind} {_short(name)}")
+            elif key not in new:
+                lines.append(f"- {kind} {_short(name)}")
+            elif old[key] != new[key]:
+                lines.append(f"~ {kind} {_short(name)} ({old[key]} -> {new[key]})")
+        return lines
+
+
+def snapshot(conn: Connection, ignored: set[str]) -> Catalog:
+    """Every user-visible schema object; `ignored` names tables (schema.table) to leave out,
+    with their columns, constraints, indexes and sequences."""
+    from sqlalchemy import text
+
+    rows = conn.execute(text(SNAPSHOT_SQL)).all()
+    keep = frozenset(
+        (str(kind), str(name), str(detail))
+        for kind, name, detail in rows
+        if not any(
+            name == t or name.startswith(t + ".") or name.startswith(t + "_") for t in ignored
+        )
+    )
+    return Catalog(keep)
+
+
+def _short(name: str) -> str:
+    return name.removeprefix("public.")

@@ -1,0 +1,319 @@
+"""The revision index: each module's revision files read without executing them.
+
+A revision's header (`revision`, `down_revision`, `branch_labels`, `depends_on`, the message)
+and its checksum come from the file's syntax tree. The result is cached beside the files
+(`<versions>/__pycache__/migrate-index.marshal`), keyed by each file's size, mtime and inode:
+safe to delete, and never trusted over a file that changed. A file whose header is not plain
+literals is executed instead, so the graph is never wrong, only slower.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import marshal
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shared.migrate.errors import ConfigError, shown
+from shared.migrate.manifest import Manifest, Module
+from shared.migrate.scripts import load_script, syntax_error
+
+CACHE_NAME = "migrate-index.marshal"
+CACHE_FORMAT = 2
+CHECKSUM_PREFIX = "v2:"
+HEADER_FIELDS = ("revision", "down_revision", "branch_labels", "depends_on")
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One revision file, attributed to the module whose versions directory holds it.
+
+    `depends_on` holds revision ids once the graph has resolved branch labels.
+    """
+
+    revision: str
+    module: str
+    parents: tuple[str, ...]
+    depends_on: tuple[str, ...]
+    message: str
+    path: Path
+    branch_labels: tuple[str, ...]
+    checksum: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A file that stops every command, reported by `check` as a finding."""
+
+    module: str
+    kind: str  # "stray file", "revision file", "duplicate revision"
+    detail: str
+
+
+def scan(manifest: Manifest, modules: list[Module] | None = None) -> list[Revision]:
+    """Every revision file of `modules` (default: all), each read once; the first bad file
+    raises ConfigError."""
+    found: list[Revision] = []
+    for module in modules if modules is not None else manifest.modules:
+        found += _scan_module(manifest.root, module, None)
+    return found
+
+
+def scan_all(manifest: Manifest) -> tuple[list[Revision], list[Problem]]:
+    """Every revision file, and every problem with the files (for `check`), none raised."""
+    found: list[Revision] = []
+    problems: list[Problem] = []
+    for module in manifest.modules:
+        found += _scan_module(manifest.root, module, problems)
+    for path in legacy_files(manifest):
+        problems.append(
+            Problem(
+                "-",
+                "stray file",
+                f"{_relative(path, manifest.root)} is outside every module's versions "
+                "directory and is never run; move it into services/<module>/migrations",
+            )
+        )
+    by_id: dict[str, list[Revision]] = {}
+    for rev in found:
+        by_id.setdefault(rev.revision, []).append(rev)
+    for rev_id, revs in sorted(by_id.items()):
+        if len(revs) > 1:
+            problems.append(
+                Problem(
+                    revs[0].module,
+                    "duplicate revision",
+                    f"revision id {rev_id} is declared by "
+                    + " and ".join(_relative(r.path, manifest.root) for r in revs),
+                )
+            )
+    return found, problems
+
+
+def legacy_files(manifest: Manifest) -> list[Path]:
+    """Revision files left in the script location's own versions/, which nothing runs."""
+    legacy = manifest.script_location / "versions"
+    return sorted(legacy.glob("*.py")) if legacy.is_dir() else []
+
+
+def checksum_of(path: Path) -> str:
+    """The checksum of what runs on `up`: the file's syntax tree without docstrings, comments,
+    formatting, or its `downgrade()` (fixing a downgrade is not an edit of applied code)."""
+    return _checksum(_parse(path, path.parent))
+
+
+def _scan_module(root: Path, module: Module, problems: list[Problem] | None) -> list[Revision]:
+    cache_path = module.versions / "__pycache__" / CACHE_NAME
+    cached = _read_cache(cache_path)
+    fresh: dict[str, tuple[Any, ...]] = {}
+    revisions: list[Revision] = []
+    try:
+        entries = sorted(os.scandir(module.versions), key=lambda e: e.name)
+    except OSError as exc:
+        raise ConfigError(
+            f"module '{module.name}': cannot read its versions directory ({exc.strerror})"
+        ) from None
+    for entry in entries:
+        name = entry.name
+        if not name.endswith(".py") or name.startswith(".") or name == "__init__.py":
+            continue
+        if not entry.is_file():
+            continue
+        stat = entry.stat()
+        key = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        row = cached.get(name)
+        if row is not None and tuple(row[:3]) == key:
+            header = tuple(row[3:])
+        else:
+            try:
+                header = _read(Path(entry.path), root)
+            except ConfigError as exc:
+                if problems is None:
+                    raise
+                kind = "stray file" if "declares no revision" in str(exc) else "revision file"
+                problems.append(Problem(module.name, kind, str(exc)))
+                continue
+        if header[-1]:  # a file that had to be executed is never cached
+            fresh[name] = (*key, *header)
+        revisions.append(_revision(module, Path(entry.path), header))
+    if fresh != cached:
+        _write_cache(cache_path, fresh)
+    return revisions
+
+
+def _revision(module: Module, path: Path, header: tuple[Any, ...]) -> Revision:
+    revision, parents, labels, depends_on, message, checksum, _ = header
+    return Revision(
+        revision=revision,
+        module=module.name,
+        parents=tuple(parents),
+        depends_on=tuple(depends_on),
+        message=message,
+        path=path,
+        branch_labels=tuple(labels),
+        checksum=checksum,
+    )
+
+
+def _read(path: Path, root: Path) -> tuple[Any, ...]:
+    """(revision, parents, branch_labels, depends_on, message, checksum, static)."""
+    tree = _parse(path, root)
+    values = _static_header(tree)
+    static = values is not None
+    if values is None:
+        module = load_script(path, root)
+        values = {name: getattr(module, name) for name in HEADER_FIELDS if hasattr(module, name)}
+    where = _relative(path, root)
+    if "revision" not in values:
+        raise ConfigError(
+            f"{where} is in a versions directory but declares no revision; move it out"
+        )
+    revision = values["revision"]
+    if not isinstance(revision, str) or not revision.strip():
+        raise ConfigError(f"{where}: revision must be a non-empty string")
+    if "down_revision" not in values:
+        raise ConfigError(f"{where}: revision {shown(revision)} declares no down_revision")
+    fields = [_ids(values.get(name), name, where) for name in HEADER_FIELDS[1:]]
+    doc = (ast.get_docstring(tree, clean=False) or "").strip()
+    message = doc.split("\n\n", 1)[0]
+    return (revision, *fields, message, _checksum(tree), static)
+
+
+def _parse(path: Path, root: Path) -> ast.Module:
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{_relative(path, root)}: cannot be read ({exc.strerror})") from None
+    try:
+        return ast.parse(source, filename=str(path))
+    except (SyntaxError, ValueError) as exc:
+        raise syntax_error(path, root, exc) from None
+
+
+def _ids(value: object, name: str, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,) if value else ()
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ConfigError(f"{where}: {name} must be None, a revision id or a list of them")
+
+
+def _static_header(tree: ast.Module) -> dict[str, Any] | None:
+    """The header's literal values, or None when anything could bind them another way."""
+    found: dict[str, Any] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if node.value is None:
+                continue
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    if target.id in HEADER_FIELDS:
+                        try:
+                            found[target.id] = ast.literal_eval(node.value)
+                        except ValueError:
+                            return None
+                elif _binds_header(target):
+                    return None
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                if alias.name == "*" or (alias.asname or alias.name) in HEADER_FIELDS:
+                    return None
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            if node.name in HEADER_FIELDS:
+                return None
+        elif _binds_header(node):
+            return None
+    return found
+
+
+def _binds_header(node: ast.AST) -> bool:
+    return any(
+        isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store) and sub.id in HEADER_FIELDS
+        for sub in ast.walk(node)
+    )
+
+
+def _checksum(tree: ast.Module) -> str:
+    body = [
+        node
+        for node in _without_docstring(tree.body)
+        if not (isinstance(node, ast.FunctionDef) and node.name == "downgrade")
+    ]
+    out: list[str] = []
+    _canonical(body, out)
+    return CHECKSUM_PREFIX + hashlib.sha256("".join(out).encode()).hexdigest()
+
+
+def _without_docstring(body: list[ast.stmt]) -> list[ast.stmt]:
+    first = body[0] if body else None
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+        return body[1:] if isinstance(first.value.value, str) else body
+    return body
+
+
+# fields that differ between Python versions without changing what the code does
+_SKIPPED_FIELDS = {"type_comment", "kind", "type_params"}
+
+
+def _canonical(node: object, out: list[str]) -> None:
+    """A serialisation of a syntax tree that is the same on every supported Python (unlike
+    `ast.dump`, whose output changed in 3.13)."""
+    if isinstance(node, list):
+        out.append("[")
+        for item in node:
+            _canonical(item, out)
+            out.append(",")
+        out.append("]")
+        return
+    if not isinstance(node, ast.AST):
+        out.append(f"{type(node).__name__}:{node!r}")
+        return
+    out.append(type(node).__name__ + "(")
+    for name in node._fields:
+        if name in _SKIPPED_FIELDS:
+            continue
+        value = getattr(node, name, None)
+        if name == "body" and isinstance(
+            node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+        ):
+            value = _without_docstring(list(value or []))
+        if value is None or value == []:
+            continue
+        out.append(name + "=")
+        _canonical(value, out)
+    out.append(")")
+
+
+def _read_cache(path: Path) -> dict[str, tuple[Any, ...]]:
+    try:
+        data = marshal.loads(path.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return {}
+    if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT:
+        return {}
+    files = data.get("files")
+    return files if isinstance(files, dict) else {}
+
+
+def _write_cache(path: Path, files: dict[str, tuple[Any, ...]]) -> None:
+    """Best effort: a read-only checkout just reads the files every time."""
+    try:
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(marshal.dumps({"format": CACHE_FORMAT, "files": files}))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return str(path)

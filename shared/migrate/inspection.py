@@ -1,0 +1,136 @@
+"""`owners` and `check`: every module built from its migrations on a shadow database and
+compared with its models, the database itself read once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from shared.migrate import checks, index
+from shared.migrate.build import TABLES_SQL, Built, bookkeeping, build, table_key
+from shared.migrate.discovery import Discovery, discover
+from shared.migrate.graph import RevisionGraph, load_graph
+from shared.migrate.ownership import OwnershipMap, ownership, undeclared_references
+from shared.migrate.session import Session, run_async, with_session
+from shared.migrate.shadow import in_shadow
+from shared.migrate.state import DatabaseState, read_state
+
+if TYPE_CHECKING:
+    from shared.db.url import DatabaseURL
+    from shared.migrate.checks import Finding
+    from shared.migrate.commands import Target
+
+
+@dataclass(frozen=True)
+class Inspected:
+    built: Built
+    drift: list[Finding]
+    database: DatabaseState
+    tables: set[str]
+
+
+def owners(target: Target, shadow_url: str | None) -> OwnershipMap:
+    graph = load_graph(target.manifest)
+    discovery = discover(target.manifest)
+    seen = _inspect(target, graph, discovery, shadow_url, drift=False, stairway=set())
+    return _ownership(graph, discovery, seen)
+
+
+def check(target: Target, shadow_url: str | None, *, all_revisions: bool) -> list[Finding]:
+    manifest = target.manifest
+    revisions, problems = index.scan_all(manifest)
+    findings = checks.file_findings(manifest, problems)
+    if problems:
+        return findings  # the graph cannot be built until the files are sorted out
+    graph = RevisionGraph(manifest, revisions)
+    findings += checks.head_findings(graph)
+    if any(f.kind == "heads" for f in findings):
+        return findings
+    discovery = discover(manifest)
+    findings += checks.revision_dependency_findings(graph)
+    allowed = {
+        m.name: {d.name for d in manifest.dependency_closure(m.name)} for m in manifest.modules
+    }
+    findings += checks.dependency_findings(
+        undeclared_references(discovery.metadata, discovery.owners, allowed)
+    )
+    stairway: set[str] | None = set(graph.revisions) if all_revisions else None
+    seen = _inspect(target, graph, discovery, shadow_url, drift=True, stairway=stairway)
+    findings += checks.stairway_findings(seen.built)
+    if seen.built.complete:
+        findings += checks.ownership_findings(_ownership(graph, discovery, seen))
+        findings += seen.drift
+    findings += checks.integrity_findings(graph, seen.database)
+    return findings
+
+
+def _ownership(graph: RevisionGraph, discovery: Discovery, seen: Inspected) -> OwnershipMap:
+    return ownership(
+        discovery.owners, seen.built.created_by, seen.tables, bookkeeping(graph, qualify=False)
+    )
+
+
+def _inspect(
+    target: Target,
+    graph: RevisionGraph,
+    discovery: Discovery,
+    shadow_url: str | None,
+    *,
+    drift: bool,
+    stairway: set[str] | None,
+) -> Inspected:
+    """Read the database (its state and tables), then build everything on a shadow; the
+    stairway runs on `stairway`, or (None) on the revisions the database has not applied."""
+    manifest = graph.manifest
+    server = target.shadow_server(shadow_url)
+
+    async def main() -> Inspected:
+        async def read(session: Session) -> tuple[DatabaseState, set[str]]:
+            db = await read_state(session.conn, manifest.settings)
+            return db, await _tables(session)
+
+        db, found = await with_session(target.url, "check", read)
+        steps = set(graph.revisions) - db.applied(graph) if stairway is None else stairway
+
+        async def on_shadow(url: DatabaseURL) -> tuple[Built, list[Finding]]:
+            return await with_session(
+                url, "check", lambda s: _shadow(s, graph, discovery, steps, drift)
+            )
+
+        built, drifted = await in_shadow(server, on_shadow)
+        return Inspected(built, drifted, db, found)
+
+    return run_async(main)
+
+
+async def _tables(session: Session) -> set[str]:
+    return {table_key(schema, name) for schema, name in await session.conn.fetch(TABLES_SQL)}
+
+
+async def _shadow(
+    session: Session,
+    graph: RevisionGraph,
+    discovery: Discovery,
+    stairway: set[str],
+    drift: bool,
+) -> tuple[Built, list[Finding]]:
+    from shared.migrate import recorder
+
+    await session.conn.execute(
+        recorder.create_tables(graph.manifest.settings, version=False, log=False, log_current=False)
+    )
+
+    def work(conn: object) -> tuple[Built, list[Finding]]:
+        from shared.migrate.autogen import compare
+
+        built = build(conn, graph, list(graph.manifest.modules), stairway)  # type: ignore[arg-type]
+        if not drift or not built.complete:
+            return built, []
+        owner_of = {**built.created_by, **discovery.owners}
+        schemas = discovery.schemas() | {m.schema for m in graph.manifest.modules if m.schema}
+        script = compare(conn, discovery, set(owner_of), schemas)  # type: ignore[arg-type]
+        if script is None or script.upgrade_ops is None:
+            return built, []
+        return built, checks.drift_findings(script.upgrade_ops, owner_of)
+
+    return await session.run_sync(work)

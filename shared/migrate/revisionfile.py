@@ -1,0 +1,70 @@
+"""Writing revision files from the repository's `script.py.mako`, as Alembic would, but for one
+module's versions directory and without loading the history. The message is data: the
+template escapes it, and the file is parsed before it is written."""
+
+from __future__ import annotations
+
+import ast
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from shared.migrate.errors import ConfigError
+from shared.migrate.manifest import Manifest, Module
+
+SLUG_LIMIT = 40
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Written:
+    path: Path
+    revision: str
+
+
+def write(
+    manifest: Manifest,
+    module: Module,
+    message: str,
+    *,
+    head: str | tuple[str, ...] | None,
+    depends_on: tuple[str, ...] = (),
+    upgrades: str = "",
+    downgrades: str = "",
+    imports: str = "",
+) -> Written:
+    """Render the template into `module`'s versions directory; `head` is the new revision's
+    down_revision (a tuple joins heads: a merge); none starts the module's branch."""
+    from alembic.util import format_as_comma
+    from mako.template import Template
+
+    template = manifest.script_location / "script.py.mako"
+    if not template.is_file():
+        raise ConfigError(f"{template.relative_to(manifest.root)} is missing; restore it")
+    revision = uuid.uuid4().hex[-12:]
+    text = Template(filename=str(template)).render_unicode(
+        up_revision=revision,
+        down_revision=head,
+        branch_labels=None if head else (module.branch,),
+        depends_on=(depends_on[0] if len(depends_on) == 1 else depends_on) or None,
+        create_date=datetime.now(),
+        comma=format_as_comma,
+        message=message,
+        upgrades=upgrades,
+        downgrades=downgrades,
+        imports=imports,
+    )
+    ast.parse(text)  # a template edit must never write a file that breaks every command
+    path = module.versions / f"{revision}_{slug(message)}.py"
+    path.write_text(text, encoding="utf-8")
+    return Written(path, revision)
+
+
+def slug(message: str) -> str:
+    """Alembic's file name slug: the message's words, lowercase, at most 40 characters."""
+    text = "_".join(_WORD.findall(message)).lower()
+    if len(text) > SLUG_LIMIT:
+        text = text[:SLUG_LIMIT].rsplit("_", 1)[0] + "_"
+    return text or "revision"

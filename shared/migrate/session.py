@@ -1,0 +1,263 @@
+"""One database session per command: it takes the migration lock and does the work, so losing
+the lock means losing the work (the revision in progress can no longer commit).
+
+The session reads state over asyncpg directly (a no-op `up` needs nothing more); only when
+revisions run does SQLAlchemy wrap the very same connection for Alembic's operations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from shared.db.connect import connect, engine_over
+from shared.db.url import DatabaseURL
+from shared.migrate.errors import LockTimeout, Terminated, shown
+from shared.migrate.manifest import Settings, pg_duration
+from shared.migrate.translate import database_errors
+
+if TYPE_CHECKING:
+    import asyncpg
+    from sqlalchemy.engine import Connection
+
+T = TypeVar("T")
+LOCK_CLASS = 0x6D696772  # "migr": the first half of the advisory lock key
+POLL_SECONDS = 0.2
+TELL_EVERY = 5.0  # seconds between "still waiting for the lock" lines
+
+# Managed servers set idle and keepalive timeouts per role or database; a healthy migration
+# must never be cut by them, and a server must notice a migrating client that died.
+KEEP_ALIVE = {
+    "idle_session_timeout": "0",
+    "idle_in_transaction_session_timeout": "0",
+    "client_connection_check_interval": "2s",
+    "tcp_keepalives_idle": "60",
+    "tcp_keepalives_interval": "10",
+    "tcp_keepalives_count": "6",
+}
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A session of this database holding the migration lock, or blocking a statement."""
+
+    pid: int
+    application: str
+    client: str
+    state: str
+    query: str
+    seconds: float  # how long its current transaction (or connection) has been open
+
+    def describe(self) -> str:
+        what = f"pid {self.pid}, application '{shown(self.application or '-')}'"
+        if self.client and self.client != "local":
+            what += f", from {self.client}"
+        if self.query:
+            what += f", {self.state or 'running'} '{shown(self.query, 80)}'"
+        return what + f" for {self.seconds:.0f}s"
+
+
+@dataclass
+class Watch:
+    """Shared between the executor (which says when a revision starts and stops) and the
+    watcher (which records who blocks it, from a second connection, only when it waits)."""
+
+    threshold: float = 1.0
+    running_since: float | None = None
+    blockers: list[Holder] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.blockers = []
+        self.running_since = time.monotonic()
+
+    def stop(self) -> None:
+        self.running_since = None
+
+
+def session_settings(
+    lock_timeout: float, statement_timeout: float, settings: dict[str, str] | None = None
+) -> dict[str, str]:
+    return {
+        **KEEP_ALIVE,
+        "lock_timeout": pg_duration(lock_timeout),
+        "statement_timeout": pg_duration(statement_timeout),
+        **(settings or {}),
+    }
+
+
+class Session:
+    def __init__(self, url: DatabaseURL, conn: asyncpg.Connection, command: str) -> None:
+        self.url = url
+        self.conn = conn
+        self.command = command
+        self.watch = Watch()
+        self._engine: Any = None
+
+    @property
+    def pid(self) -> int:
+        return int(self.conn.get_server_pid())
+
+    async def lock(
+        self,
+        settings: Settings,
+        wait: float,
+        on_wait: Callable[[Holder | None, float], None] | None = None,
+    ) -> None:
+        """Take the migration lock (a session advisory lock), polling up to `wait` seconds."""
+        key = lock_key(settings.lock_name)
+        started = time.monotonic()
+        told = started
+        while True:
+            if await self.conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", LOCK_CLASS, key):
+                return
+            now = time.monotonic()
+            if now - started >= wait:
+                holder = await self.lock_holder(key)
+                raise LockTimeout(
+                    "another migration holds the lock ("
+                    + (holder.describe() if holder else "holder unknown")
+                    + f"); waited {wait:g}s and changed nothing; let it finish, or wait longer "
+                    "with --lock-wait"
+                )
+            if on_wait is not None and now - told >= TELL_EVERY:
+                told = now
+                on_wait(await self.lock_holder(key), now - started)
+            await asyncio.sleep(min(POLL_SECONDS, max(0.0, wait - (now - started))))
+
+    async def lock_holder(self, key: int) -> Holder | None:
+        """Who holds the migration lock, in this database only."""
+        row = await self.conn.fetchrow(
+            "SELECT a.pid, a.application_name, coalesce(host(a.client_addr), 'local'), "
+            "coalesce(a.state, ''), coalesce(a.query, ''), "
+            "extract(epoch FROM now() - coalesce(a.xact_start, a.backend_start))::float8 "
+            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid",
+            LOCK_CLASS,
+            key & 0xFFFFFFFF,
+        )
+        return Holder(*row) if row else None
+
+    async def run_sync(self, fn: Callable[[Connection], T]) -> T:
+        """Call `fn` with a SQLAlchemy Connection over this very session."""
+        if self._engine is None:
+            conn = self.conn
+
+            async def same() -> Any:
+                return conn
+
+            self._engine = engine_over(same)
+        watcher = asyncio.get_running_loop().create_task(self._watch())
+        try:
+            async with self._engine.connect() as sa_conn:
+                result: T = await sa_conn.run_sync(fn)
+                return result
+        finally:
+            watcher.cancel()
+
+    async def _watch(self) -> None:
+        """While a revision runs longer than the threshold, note who blocks it."""
+        monitor: asyncpg.Connection | None = None
+        try:
+            while True:
+                await asyncio.sleep(0.05)
+                since = self.watch.running_since
+                if since is None or time.monotonic() - since < self.watch.threshold:
+                    continue
+                if monitor is None:
+                    monitor = await connect(
+                        self.url,
+                        application_name=f"migrate {self.command} (monitor)",
+                        settings=KEEP_ALIVE,
+                    )
+                rows = await monitor.fetch(
+                    "SELECT pid, application_name, coalesce(host(client_addr), 'local'), "
+                    "coalesce(state, ''), coalesce(query, ''), "
+                    "extract(epoch FROM now() - coalesce(xact_start, backend_start))::float8 "
+                    "FROM pg_stat_activity WHERE pid = ANY(pg_blocking_pids($1))",
+                    self.pid,
+                )
+                if rows and self.watch.running_since is not None:
+                    self.watch.blockers = [Holder(*row) for row in rows]
+                await asyncio.sleep(0.2)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            pass
+        finally:
+            if monitor is not None:
+                await monitor.close(timeout=2)
+
+
+def lock_key(name: str) -> int:
+    """A signed 32-bit key for the lock name (the version table: one lock per history)."""
+    value = zlib.crc32(name.encode())
+    return value - (1 << 32) if value >= (1 << 31) else value
+
+
+async def with_session(
+    url: DatabaseURL,
+    command: str,
+    work: Callable[[Session], Awaitable[T]],
+    settings: dict[str, str] | None = None,
+) -> T:
+    """Open the session (named `migrate <command>` in pg_stat_activity), run `work`, close."""
+    with database_errors(url):
+        conn = await connect(url, application_name=f"migrate {command}", settings=settings)
+        session = Session(url, conn, command)
+        try:
+            return await work(session)
+        finally:
+            if session._engine is not None:
+                await session._engine.dispose()
+            if not conn.is_closed():
+                await conn.close(timeout=5)
+
+
+def run_session(
+    url: DatabaseURL,
+    command: str,
+    work: Callable[[Session], Awaitable[T]],
+    settings: dict[str, str] | None = None,
+) -> T:
+    return run_async(lambda: with_session(url, command, work, settings))
+
+
+def run_async(main: Callable[[], Awaitable[T]]) -> T:
+    """Run `main` in a new event loop. SIGTERM (a cancelled CI job, a Kubernetes rollout)
+    cancels it like SIGINT does, so every `finally` runs: open transactions roll back,
+    shadow databases are dropped."""
+
+    async def guarded() -> T:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        terminated = False
+
+        def on_term() -> None:
+            nonlocal terminated
+            terminated = True
+            task.cancel()
+
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGTERM, on_term)  # only in the main thread
+        try:
+            return await main()
+        except asyncio.CancelledError:
+            if terminated:
+                raise Terminated(
+                    "terminated (SIGTERM); what was in progress was rolled back"
+                ) from None
+            raise
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signal.SIGTERM)
+
+    return asyncio.run(guarded())
