@@ -94,17 +94,30 @@ class Project:
         return path
 
     def write_revision(
-        self, module: str, rev_id: str, upgrade: str, downgrade: str = "pass"
+        self,
+        module: str,
+        rev_id: str,
+        upgrade: str,
+        downgrade: str = "pass",
+        *,
+        depends_on: str | tuple[str, ...] | None = None,
+        parent: str | None = "head",
     ) -> Path:
-        """A hand-written revision on the module's head, with a fixed, readable id."""
-        parent = self.head_file(module).name.split("_")[0]
+        """A hand-written revision on the module's head (or on `parent`; None starts the
+        module's branch), with a fixed, readable id."""
+        if parent == "head":
+            parent = self.head_file(module).name.split("_")[0]
+        labels = None if parent else (module,)
         path = self.root / "services" / module / "migrations" / f"{rev_id}_by_hand.py"
-        body = "\n".join(f"    {line}" for line in upgrade.strip().splitlines())
+
+        def body(code: str) -> str:
+            return "\n".join(f"    {line}" for line in code.strip().splitlines())
+
         path.write_text(
             f'"""by hand"""\nfrom alembic import op\nimport sqlalchemy as sa\n\n'
-            f"revision = {rev_id!r}\ndown_revision = {parent!r}\nbranch_labels = None\n"
-            f"depends_on = None\n\n\ndef upgrade() -> None:\n{body}\n\n\n"
-            f"def downgrade() -> None:\n    {downgrade}\n"
+            f"revision = {rev_id!r}\ndown_revision = {parent!r}\nbranch_labels = {labels!r}\n"
+            f"depends_on = {depends_on!r}\n\n\ndef upgrade() -> None:\n{body(upgrade)}\n\n\n"
+            f"def downgrade() -> None:\n{body(downgrade)}\n"
         )
         return path
 
@@ -157,4 +170,27 @@ def project(tmp_path: Path, database_url: str) -> Project:
     root = tmp_path / "repo"
     root.mkdir()
     copy_project(root)
+    return Project(root, database_url)
+
+
+BOOKSHOP = REPO / "tests" / "bookshop"
+
+
+@pytest.fixture
+def bookshop(tmp_path: Path, database_url: str) -> Project:
+    """A realistic monorepo of its own (four modules, one in its own schema), models only:
+    every revision is for the test to create."""
+    from shared.migrate.inifile import write_locations
+    from shared.migrate.manifest import load_manifest
+
+    root = tmp_path / "bookshop"
+    shutil.copytree(BOOKSHOP, root, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO / "alembic", root / "alembic", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copy2(REPO / "alembic.ini", root / "alembic.ini")
+    for package in (root / "services").iterdir():
+        if package.is_dir():
+            (package / "migrations").mkdir(exist_ok=True)
+    write_locations(load_manifest(root / "migrations.yaml"))
     return Project(root, database_url)

@@ -77,3 +77,41 @@ def version_rows(url: str, table: str = "alembic_version") -> set[str]:
     if not fetch(url, "SELECT to_regclass($1)", table)[0][0]:
         return set()
     return {r[0] for r in fetch(url, f"SELECT version_num FROM {table}")}
+
+
+SNAPSHOT = """
+SELECT 'schema', nspname, '' FROM pg_namespace
+WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'
+UNION ALL
+SELECT 'column', table_schema || '.' || table_name || '.' || column_name,
+       concat_ws(' ', udt_schema || '.' || udt_name, character_maximum_length,
+                 numeric_precision, numeric_scale, is_nullable, column_default,
+                 is_generated, generation_expression)
+FROM information_schema.columns
+WHERE table_schema NOT IN ('pg_catalog', 'information_schema')
+  AND table_name NOT IN ('alembic_version', 'migrate_log')
+UNION ALL
+SELECT 'constraint', conrelid::regclass::text || '.' || conname, pg_get_constraintdef(oid)
+FROM pg_constraint WHERE connamespace::regnamespace::text NOT LIKE 'pg\\_%'
+  AND connamespace::regnamespace::text <> 'information_schema'
+  AND conrelid::regclass::text NOT IN ('alembic_version', 'migrate_log')
+UNION ALL
+SELECT 'index', schemaname || '.' || indexname, indexdef FROM pg_indexes
+WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
+  AND tablename NOT IN ('alembic_version', 'migrate_log')
+UNION ALL
+SELECT 'type', typnamespace::regnamespace::text || '.' || typname,
+       typtype::text || coalesce((SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder)
+                                  FROM pg_enum WHERE enumtypid = t.oid), '')
+FROM pg_type t WHERE typtype IN ('e', 'd')
+  AND typnamespace::regnamespace::text NOT IN ('pg_catalog', 'information_schema')
+UNION ALL
+SELECT 'sequence', schemaname || '.' || sequencename, '' FROM pg_sequences
+WHERE sequencename <> 'migrate_log_id_seq'
+"""
+
+
+def schema_snapshot(url: str) -> set[tuple[str, str, str]]:
+    """Every schema object a migration can leave behind, by name and definition (the test
+    suite's own referee, independent of the tool's catalog code)."""
+    return {(str(k), str(n), str(d)) for k, n, d in fetch(url, SNAPSHOT)}

@@ -215,7 +215,7 @@ def _prove(
     manifest = graph.manifest
     where = graph.relative(path)
     try:
-        fresh = load_graph(manifest, manifest.dependency_closure(module.name))
+        fresh = load_graph(manifest)
     except ConfigError as exc:
         raise ProofFailed(f"{where} was written but cannot be read: {exc}") from exc
     revision = next(r for r in fresh.revisions.values() if r.path == path)

@@ -285,10 +285,16 @@ def log_(branch: Branch = None, as_json: Json = False) -> None:
 
 @app.command()
 def create(
-    message: Annotated[str, typer.Argument(help="What the revision does, in a few words.")],
-    module: Annotated[
-        str, typer.Option("--module", "--branch", "-m", help="The module the revision is for.")
-    ],
+    message: Annotated[
+        str | None, typer.Argument(help="What the revision does, in a few words.")
+    ] = None,
+    module: Branch = None,
+    message_option: Annotated[
+        str | None,
+        typer.Option(
+            "--message", "-m", help="The message, the way `alembic revision -m` takes it."
+        ),
+    ] = None,
     no_autogenerate: Annotated[
         bool, typer.Option("--no-autogenerate", help="Write an empty revision.")
     ] = False,
@@ -301,12 +307,32 @@ def create(
     from shared.migrate import commands, output
 
     target = _call(state.target)
+    text, name = _call(lambda: _create_arguments(target.manifest, message, message_option, module))
     result = _call(
         lambda: commands.create(
-            target, message, module, autogenerate=not no_autogenerate, shadow_url=shadow_url
+            target, text, name, autogenerate=not no_autogenerate, shadow_url=shadow_url
         )
     )
     typer.echo(output.created(result, target.manifest.root))
+
+
+def _create_arguments(
+    manifest: Manifest, message: str | None, message_option: str | None, module: str | None
+) -> tuple[str, str]:
+    from shared.migrate.errors import ConfigError
+
+    if message is not None and message_option is not None:
+        raise ConfigError("give the message once: as the argument or with -m, not both")
+    text = message if message is not None else message_option
+    example = f'migrate create "add column" --module {module or manifest.names[0]}'
+    if text is None:
+        raise ConfigError(f"the revision needs a message; for example: {example}")
+    if module is None:
+        raise ConfigError(
+            f"name the module the revision is for with --module (or -b); modules: "
+            f"{', '.join(manifest.names)}; for example: {example}"
+        )
+    return text, module
 
 
 @app.command()
@@ -366,9 +392,7 @@ ShadowUrl = Annotated[
 
 @app.command()
 def owners(
-    module: Annotated[
-        str | None, typer.Option("--module", "--branch", "-m", help="Only this module's tables.")
-    ] = None,
+    module: Branch = None,
     as_json: Json = False,
     shadow_url: ShadowUrl = None,
 ) -> None:
@@ -406,8 +430,10 @@ def check(
 
 @app.command()
 def merge(
-    module: Annotated[str, typer.Option("--module", "--branch", "-m", help="The module.")],
-    message: Annotated[str | None, typer.Option("--message", help="The merge's message.")] = None,
+    module: Annotated[str, typer.Option("--module", "--branch", "-b", help="The module.")],
+    message: Annotated[
+        str | None, typer.Option("--message", "-m", help="The merge's message.")
+    ] = None,
 ) -> None:
     """Write a revision that joins a module's two heads, in its versions directory."""
     from shared.migrate import commands, output

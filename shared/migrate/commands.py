@@ -148,7 +148,8 @@ def down(
         _refuse_unknown(db.unknown_rows(graph), db)
         applied = db.applied(graph)
         _verify_checksums(graph, db, applied)
-        module = _down_module(graph, applied, branch)
+        named = branch or (revision.partition("@")[0] if revision and "@" in revision else None)
+        module = _down_module(graph, applied, named)
         if module is None:
             return RunResult(steps=[])
         removed = planner.down_removals(graph, revision, module, applied, db.recency())
@@ -410,14 +411,12 @@ def create(
     module = manifest.module(module_name)
     if not message.strip():
         raise ConfigError("the revision message is empty; describe the change in a few words")
+    graph = load_graph(manifest)  # every file read (cheap, cached): a broken one stops create
     if not autogenerate:
-        graph = load_graph(manifest, [module])
         written = revisionfile.write(manifest, module, message, head=graph.head(module))
         return CreateResult(module.name, written.path, written.revision)
     from shared.migrate import autogen
 
-    closure = manifest.dependency_closure(module.name)
-    graph = load_graph(manifest, closure)
     head = graph.head(module)
     created = autogen.create_revision(
         graph, module, head, message, target.shadow_server(shadow_url)
@@ -434,7 +433,7 @@ def merge(manifest: Manifest, module_name: str, message: str | None = None) -> C
     from shared.migrate import revisionfile
 
     module = manifest.module(module_name)
-    graph = load_graph(manifest, [module])
+    graph = load_graph(manifest)
     module_heads = graph.heads(module.name)
     if len(module_heads) < 2:
         return CreateResult(module.name, None, None)

@@ -83,11 +83,64 @@ def options(manifest: Manifest, metadata: Any) -> dict[str, Any]:
 def _run(connection: Connection, opts: dict[str, Any]) -> None:
     owned = not connection.in_transaction()  # a caller's transaction is theirs to end
     context.configure(connection=connection, **opts)
+    _newest_first(context.get_context())
     with context.begin_transaction():
         context.run_migrations()
     if owned and connection.in_transaction():
         # a step-less run leaves the read of the version table open; never carry it over
         connection.commit()
+
+
+def _newest_first(migration: Any) -> None:
+    """Plain Alembic on a history of one branch per module, for tools that walk it as one
+    line (pytest-alembic):
+
+    - the version rows reach the command newest first (history order), so "the first row"
+      is the revision applied last, not another module's;
+    - `downgrade D`, where D is the revision just before the newest one in history order but
+      in another module (Alembic refuses it, or does nothing), takes back that newest one."""
+    steps = migration._migrations_fn
+    if steps is None or migration.script is None:
+        return
+    script = migration.script
+
+    def ordered(heads: Any, ctx: Any) -> Any:
+        position: dict[str, int] = {}
+        if len(heads) > 1:
+            position = _positions(script)
+            heads = tuple(sorted(heads, key=lambda h: position.get(h, len(position))))
+        if getattr(steps, "__name__", "") == "downgrade" and heads:  # alembic.command's
+            destination = context.get_revision_argument()
+            target = _one_back(script, heads, destination, position or _positions(script))
+            if target is not None:
+                return script._downgrade_revs(target, heads)
+        return steps(heads, ctx)
+
+    migration._migrations_fn = ordered
+
+
+def _positions(script: Any) -> dict[str, int]:
+    """Each revision's place in history order, newest first (0)."""
+    return {s.revision: i for i, s in enumerate(script.walk_revisions())}
+
+
+def _one_back(
+    script: Any, heads: tuple[str, ...], destination: Any, position: dict[str, int]
+) -> str | None:
+    """Where to downgrade to so that only the newest applied revision is taken back, when the
+    destination comes just before it in history order; else None."""
+    if not isinstance(destination, str) or destination not in position or not heads:
+        return None
+    applied = {r.revision for r in script.revision_map.iterate_revisions(heads, "base")}
+    newer = {r for r in applied if position.get(r, len(position)) < position[destination]}
+    if destination not in applied or newer != {heads[0]}:
+        return None
+    revision = script.get_revision(heads[0])
+    parents = revision._versioned_down_revisions
+    if parents:
+        return str(parents[0])
+    labels = sorted(revision.branch_labels)
+    return f"{labels[0]}@base" if labels else None
 
 
 async def _run_engine(engine: Any, opts: dict[str, Any], dispose: bool = True) -> None:

@@ -19,22 +19,20 @@ from shared.migrate.manifest import Manifest, Module
 __all__ = ["Revision", "RevisionGraph", "load_graph"]
 
 
-def load_graph(manifest: Manifest, modules: list[Module] | None = None) -> RevisionGraph:
-    """The graph of `modules` (default: every module, fully validated)."""
-    revisions = index.scan(manifest, modules)
-    if modules is None:
-        for path in index.legacy_files(manifest):
-            raise ConfigError(
-                f"{_relative(path, manifest.root)} is outside every module's versions "
-                "directory and is never run; move it into services/<module>/migrations"
-            )
-    return RevisionGraph(manifest, revisions, partial=modules is not None)
+def load_graph(manifest: Manifest) -> RevisionGraph:
+    """Every module's revisions, read through the index and validated."""
+    revisions = index.scan(manifest)
+    for path in index.legacy_files(manifest):
+        raise ConfigError(
+            f"{_relative(path, manifest.root)} is outside every module's versions "
+            "directory and is never run; move it into services/<module>/migrations"
+        )
+    return RevisionGraph(manifest, revisions)
 
 
 class RevisionGraph:
-    def __init__(self, manifest: Manifest, revisions: Iterable[Revision], partial: bool = False):
+    def __init__(self, manifest: Manifest, revisions: Iterable[Revision]):
         self.manifest = manifest
-        self.partial = partial
         self.revisions: dict[str, Revision] = {}
         for rev in revisions:
             other = self.revisions.get(rev.revision)
@@ -70,8 +68,6 @@ class RevisionGraph:
             for dep in rev.depends_on:
                 target = dep if dep in self.revisions else labels.get(dep)
                 if target is None:
-                    if self.partial:
-                        continue  # outside the modules this command loaded
                     raise ConfigError(
                         f"{_relative(rev.path, self.manifest.root)}: depends_on "
                         f"'{shown(dep)}' is neither a known revision nor a branch label; "
@@ -100,29 +96,32 @@ class RevisionGraph:
 
     def _order_modules(self) -> dict[str, list[Revision]]:
         """Each module's revisions, newest first: every revision after all that build on it
-        (Kahn's algorithm from the heads; ties by id)."""
+        (Kahn's algorithm from the bases, oldest first, ties by id; then reversed)."""
         result: dict[str, list[Revision]] = {m.name: [] for m in self.manifest.modules}
-        children = dict.fromkeys(self.revisions, 0)
+        waiting = {r: len(info.parents) for r, info in self.revisions.items()}
+        children: dict[str, list[str]] = {r: [] for r in self.revisions}
         for rev in self.revisions.values():
             for parent in rev.parents:
-                children[parent] += 1
-        ready = [r for r, count in children.items() if count == 0]
+                children[parent].append(rev.revision)
+        ready = [r for r, count in waiting.items() if count == 0]
         heapq.heapify(ready)
         seen = 0
         while ready:
             rev = self.revisions[heapq.heappop(ready)]
             seen += 1
             result.setdefault(rev.module, []).append(rev)
-            for parent in rev.parents:
-                children[parent] -= 1
-                if children[parent] == 0:
-                    heapq.heappush(ready, parent)
+            for child in children[rev.revision]:
+                waiting[child] -= 1
+                if waiting[child] == 0:
+                    heapq.heappush(ready, child)
         if seen != len(self.revisions):
-            stuck = sorted(r for r, count in children.items() if count > 0)
+            stuck = sorted(r for r, count in waiting.items() if count > 0)
             raise ConfigError(
                 f"revision {stuck[0]} is its own ancestor through down_revision; "
                 "fix the down_revision of one revision in that loop"
             )
+        for revisions in result.values():
+            revisions.reverse()
         return result
 
     def _rank(self) -> dict[str, int]:

@@ -181,7 +181,7 @@ def status(result: Status, as_json: bool) -> str:
     )
     if result.implied_rows:
         text += (
-            f"\nversion table: {', '.join(result.implied_rows)} are implied by other rows "
+            f"\nversion table: row(s) {', '.join(result.implied_rows)} implied by other rows "
             "(plain Alembic cannot upgrade from this); `migrate up` tidies it"
         )
     return text

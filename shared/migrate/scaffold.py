@@ -44,7 +44,13 @@ def add_module(manifest: Manifest, name: str, depends_on: list[str]) -> Manifest
     try:
         _create_package(package, name)
         manifest.path.write_text(original.rstrip("\n") + "\n" + entry, encoding="utf-8")
-        updated = load_manifest(manifest.path)
+        try:
+            updated = load_manifest(manifest.path)
+        except ConfigError as exc:
+            raise ConfigError(
+                f"could not add module '{name}' to {manifest.path.name} ({exc}); its modules "
+                "list is not one this command can extend: add the entry by hand"
+            ) from exc
         write_locations(updated)
     except BaseException:
         shutil.rmtree(package, ignore_errors=True)
