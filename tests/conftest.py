@@ -135,6 +135,12 @@ class Project:
             stderr=subprocess.PIPE,
         )
 
+    def migrate_with_pid(self, *args: str, env: dict[str, str] | None = None) -> tuple[Run, int]:
+        """Run `migrate` and also return its process id (shadow databases are named by it)."""
+        process = self.spawn(*args, env=env)
+        out, err = process.communicate(timeout=120)
+        return Run(process.returncode, out, err), process.pid
+
     def make(self, *args: str) -> Run:
         """Run a Makefile target in the project, with the repository's (already synced) .venv."""
         for name in ("Makefile", "pyproject.toml", "uv.lock"):

@@ -115,3 +115,11 @@ def schema_snapshot(url: str) -> set[tuple[str, str, str]]:
     """Every schema object a migration can leave behind, by name and definition (the test
     suite's own referee, independent of the tool's catalog code)."""
     return {(str(k), str(n), str(d)) for k, n, d in fetch(url, SNAPSHOT)}
+
+
+def shadows(url: str, pid: int | None = None) -> list[str]:
+    """Shadow databases on the server (of one `migrate` process, by its pid)."""
+    pattern = f"migrate\\_shadow\\_{pid}\\_%" if pid else "migrate\\_shadow\\_%"
+    return [
+        r[0] for r in fetch(url, "SELECT datname FROM pg_database WHERE datname LIKE $1", pattern)
+    ]

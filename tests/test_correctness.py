@@ -42,7 +42,7 @@ def audit_module(project: Project) -> None:
     )
 
 
-# ---- the version table is never left where Alembic cannot move ------------------------------
+# ---- the version table is never left where Alembic cannot move -------------------------------
 
 
 def test_create_writes_the_minimal_depends_on(project: Project) -> None:
@@ -191,17 +191,14 @@ def test_create_proves_the_file_and_keeps_it_when_it_fails(project: Project) -> 
     )
     project.edit(AGENTS_MODEL, "from sqlalchemy import ", "from sqlalchemy import text, ")
     before = project.versions("agents")
-    result = project.migrate("create", "add score", "--module", "agents")
+    result, pid = project.migrate_with_pid("create", "add score", "--module", "agents")
     assert result.code == 1
     [kept] = [p for p in project.versions("agents") if p not in before]
     line = result.err.strip()
     assert line.startswith(f"error: {kept.relative_to(project.root)} was written, but its upgrade")
     assert "function no_such_fn() does not exist" in line and "edit the file" in line
     assert len(result.err.strip().splitlines()) == 1
-    assert pg.fetch(
-        project.database_url,
-        "SELECT count(*) FROM pg_database WHERE datname LIKE 'migrate_shadow_%'",
-    ) == [(0,)]
+    assert pg.shadows(project.database_url, pid) == []
 
 
 def test_a_shadow_build_names_the_revision_that_fails(project: Project) -> None:
@@ -239,7 +236,7 @@ def test_autocommit_block_revisions_in_shadow_builds(project: Project) -> None:
     assert created.code == 0, created.err
 
 
-# ---- every schema, not only public --------------------------------------------------------------
+# ---- every schema, not only public -----------------------------------------------------------
 
 
 def test_version_and_log_tables_in_a_schema_of_their_own(project: Project) -> None:
@@ -261,7 +258,7 @@ def test_version_and_log_tables_in_a_schema_of_their_own(project: Project) -> No
     assert project.migrate("check").out.strip() == "All checks passed."
 
 
-# ---- good citizen for plain Alembic --------------------------------------------------------------
+# ---- good citizen for plain Alembic ----------------------------------------------------------
 
 
 def test_plain_autogenerate_never_drops_the_bookkeeping_tables(project: Project) -> None:
@@ -274,7 +271,7 @@ def test_plain_autogenerate_never_drops_the_bookkeeping_tables(project: Project)
     assert "migrate_log" not in raw.read_text() and "alembic_version" not in raw.read_text()
 
 
-# ---- revisions, as users name them --------------------------------------------------------------
+# ---- revisions, as users name them -----------------------------------------------------------
 
 
 def test_revision_expressions(project: Project) -> None:
@@ -387,7 +384,7 @@ def test_a_message_is_data_never_code(project: Project) -> None:
     assert not marker.exists()
 
 
-# ---- status tells the truth ----------------------------------------------------------------------
+# ---- status tells the truth ------------------------------------------------------------------
 
 
 def test_a_module_no_longer_in_the_manifest(project: Project) -> None:
@@ -413,7 +410,7 @@ def test_modules_with_no_revisions_or_no_models(project: Project) -> None:
     assert "no revisions (models missing)" in project.migrate("status").out
 
 
-# ---- smaller -------------------------------------------------------------------------------
+# ---- smaller ---------------------------------------------------------------------------------
 
 
 def test_names_and_manifests_of_any_size(project: Project) -> None:

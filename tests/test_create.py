@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from tests import pg
 from tests.conftest import Project
 
@@ -88,69 +86,11 @@ def test_create_gives_the_same_file_whatever_the_database_state(project: Project
 
 def test_no_change_writes_nothing(project: Project) -> None:
     before = project.versions("billing")
-    result = project.migrate("create", "nothing here", "--module", "billing")
+    result, pid = project.migrate_with_pid("create", "nothing here", "--module", "billing")
     assert result.code == 0, result.err
     assert "No changes in module 'billing'; no revision written." in result.out
     assert project.versions("billing") == before
-    # the shadow database was dropped
-    leftovers = pg.fetch(
-        project.database_url,
-        "SELECT datname FROM pg_database WHERE datname LIKE 'migrate_shadow_%'",
-    )
-    assert leftovers == []
-
-
-def test_no_autogenerate_writes_an_empty_revision_without_a_database(project: Project) -> None:
-    before = project.versions("users")
-    result = project.migrate(
-        "--database-url",
-        "postgresql://nobody:secret@127.0.0.1:9/none",
-        "create",
-        "custom migration",
-        "--module",
-        "users",
-        "--no-autogenerate",
-    )
-    assert result.code == 0, result.err
-    [written] = new_files(project, "users", before)
-    text = written.read_text()
-    assert "def upgrade() -> None:\n    pass" in text
-    heads = json.loads(project.migrate("heads", "--json").out)
-    assert heads["modules"][0]["heads"] == [text.split("revision: str = '")[1].split("'")[0]]
-
-
-def test_first_revision_of_a_new_module_starts_its_branch(project: Project) -> None:
-    (project.root / "services/audit/migrations").mkdir(parents=True)
-    (project.root / "services/audit/__init__.py").write_text("")
-    (project.root / "services/audit/models.py").write_text(
-        "from sqlalchemy import ForeignKey, String\n"
-        "from sqlalchemy.orm import Mapped, mapped_column\n\n"
-        "from shared.db import Base\n\n\n"
-        "class AuditEntry(Base):\n"
-        "    __tablename__ = 'audit_entries'\n"
-        "    id: Mapped[int] = mapped_column(primary_key=True)\n"
-        "    user_id: Mapped[str] = mapped_column(ForeignKey('users.id'))\n"
-        "    action: Mapped[str] = mapped_column(String(50))\n"
-    )
-    manifest = project.root / "migrations.yaml"
-    manifest.write_text(manifest.read_text() + "  - name: audit\n    depends_on: [users]\n")
-
-    result = project.migrate("create", "create audit", "--module", "audit")
-    assert result.code == 0, result.err
-    [written] = project.versions("audit")
-    text = written.read_text()
-    assert "branch_labels: str | Sequence[str] | None = ('audit',)" in text
-    assert "down_revision: str | Sequence[str] | None = None" in text
-    assert "depends on" in result.out
-    assert "op.create_table('audit_entries'" in text and "'agents'" not in text
-
-    up = project.migrate("up", "--branch", "audit")
-    assert up.code == 0, up.err
-    assert pg.tables(project.database_url) == {"users", "audit_entries", *pg.BOOKKEEPING}
-
-
-def shadow_databases(url: str) -> list[tuple[object, ...]]:
-    return pg.fetch(url, "SELECT datname FROM pg_database WHERE datname LIKE 'migrate_shadow_%'")
+    assert pg.shadows(project.database_url, pid) == []  # the shadow database was dropped
 
 
 def test_shadow_url_puts_the_shadow_database_elsewhere(project: Project, server_url: str) -> None:
@@ -159,12 +99,12 @@ def test_shadow_url_puts_the_shadow_database_elsewhere(project: Project, server_
     without = project.migrate(*unreachable, "create", "add priority", "--module", "agents")
     assert without.code == 1 and "127.0.0.1:9" in without.err
 
-    result = project.migrate(
+    result, pid = project.migrate_with_pid(
         *unreachable, "create", "add priority", "--module", "agents", "--shadow-url", server_url
     )
     assert result.code == 0, result.err
     assert "priority" in project.head_file("agents").read_text()
-    assert shadow_databases(server_url) == []
+    assert pg.shadows(server_url, pid) == []
 
     bad = project.migrate("create", "x", "--module", "agents", "--shadow-url", "mysql://a@b/c")
     assert bad.code == 2
@@ -180,9 +120,9 @@ def test_the_shadow_database_is_dropped_when_create_fails(project: Project) -> N
         NAME_LINE + "    invoice_id: Mapped[int | None] = mapped_column("
         "ForeignKey('invoices.id'))\n",
     )
-    result = project.migrate("create", "link invoices", "--module", "agents")
+    result, pid = project.migrate_with_pid("create", "link invoices", "--module", "agents")
     assert result.code == 2 and "add 'billing' to depends_on" in result.err
-    assert shadow_databases(project.database_url) == []
+    assert pg.shadows(project.database_url, pid) == []
 
 
 def test_a_new_enum_column_goes_up_down_and_up_again(project: Project) -> None:

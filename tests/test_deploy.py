@@ -165,6 +165,7 @@ def test_failure_after_a_non_transactional_step(project: Project) -> None:
     path = project.write_revision(
         "users",
         "c0cc0000001",
+        "op.execute('CREATE TABLE before_the_block (id int)')\n"
         "with op.get_context().autocommit_block():\n"
         "    op.execute('CREATE INDEX CONCURRENTLY ix_users_display_name '\n"
         "               'ON users (display_name)')\n"
@@ -173,7 +174,9 @@ def test_failure_after_a_non_transactional_step(project: Project) -> None:
     result = project.migrate("up")
     assert result.code == 1
     assert "revision c0cc0000001" in result.err and "division by zero" in result.err
-    assert "autocommit_block" in result.err and "IF NOT EXISTS" in result.err
+    assert "autocommit_block() committed the statements before it and inside it" in result.err
+    assert "IF NOT EXISTS" in result.err
+    assert "before_the_block" in pg.tables(project.database_url)  # committed by the block
     assert "c0cc0000001" not in pg.version_rows(project.database_url)  # never claimed
     indexes = {
         r[0]
@@ -185,6 +188,7 @@ def test_failure_after_a_non_transactional_step(project: Project) -> None:
 
     path.write_text(
         path.read_text()
+        .replace("CREATE TABLE before_", "CREATE TABLE IF NOT EXISTS before_")
         .replace("CONCURRENTLY ix_", "CONCURRENTLY IF NOT EXISTS ix_")
         .replace("    op.execute('SELECT 1/0')\n", "")
     )

@@ -279,6 +279,8 @@ def log(entries: list[LogEntry], as_json: bool) -> str:
                         "host": e.host,
                         "os_user": e.os_user,
                         "checksum": e.checksum,
+                        "action": e.action,
+                        "reason": e.reason,
                     }
                     for e in entries
                 ]

@@ -1,0 +1,70 @@
+"""Other sessions a deploy meets, each run in a process of its own:
+
+python -m tests.holders advisory URL SECONDS APPLICATION   the migration lock
+python -m tests.holders table URL TABLE SECONDS APPLICATION   a share lock on a table
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+
+import asyncpg
+
+from shared.migrate.session import LOCK_CLASS, lock_key
+from tests import pg
+from tests.conftest import REPO
+
+
+async def hold(kind: str, url: str, seconds: float, application: str, table: str = "") -> None:
+    conn = await asyncpg.connect(
+        **pg._connect_args(url), server_settings={"application_name": application}
+    )
+    try:
+        if kind == "advisory":
+            await conn.execute(
+                "SELECT pg_advisory_lock($1, $2)", LOCK_CLASS, lock_key("alembic_version")
+            )
+            await asyncio.sleep(seconds)
+        else:
+            async with conn.transaction():
+                await conn.execute(f"LOCK TABLE {table} IN ACCESS SHARE MODE")
+                await asyncio.sleep(seconds)
+    finally:
+        await conn.close()
+
+
+def start(
+    kind: str, url: str, seconds: float, application: str, table: str = ""
+) -> subprocess.Popen[str]:
+    """Start a holder and return once it holds its lock."""
+    args = (
+        [url, table, str(seconds), application]
+        if kind == "table"
+        else [url, str(seconds), application]
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.holders", kind, *args], cwd=REPO, text=True
+    )
+    deadline = time.monotonic() + 30
+    query = (
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE a.application_name = $1 AND l.granted AND l.locktype = $2"
+    )
+    locktype = "advisory" if kind == "advisory" else "relation"
+    while pg.fetch(url, query, application, locktype) == [(0,)]:
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            raise RuntimeError(f"the {kind} holder did not take its lock")
+        time.sleep(0.05)
+    return process
+
+
+if __name__ == "__main__":
+    kind, url = sys.argv[1], sys.argv[2]
+    if kind == "table":
+        asyncio.run(hold(kind, url, float(sys.argv[4]), sys.argv[5], sys.argv[3]))
+    else:
+        asyncio.run(hold(kind, url, float(sys.argv[3]), sys.argv[4]))

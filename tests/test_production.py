@@ -1,0 +1,488 @@
+"""Safe at deploy, under what a production PostgreSQL does: idle timeouts, replicas killed
+half-way, commit-time failures, busy tables, libpq URLs, terminated CI jobs, and a way out after
+a mistake. Concurrency and signals use real separate processes, each waited on with a timeout."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from shared.db.url import DatabaseURL
+from tests import holders, pg
+from tests.conftest import Project
+
+WATCHDOG = 120
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail("timed out waiting for the condition")
+        time.sleep(0.05)
+
+
+def running(project: Project, application: str, text: str) -> bool:
+    rows = pg.fetch(
+        project.database_url,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND application_name = $1 AND query LIKE $2",
+        application,
+        f"%{text}%",
+    )
+    return rows[0][0] > 0
+
+
+def log_entries(project: Project) -> list[dict[str, object]]:
+    result = project.migrate("log", "--json")
+    assert result.code == 0, result.err
+    return json.loads(result.out)["entries"]
+
+
+def heads(project: Project) -> dict[str, str]:
+    data = json.loads(project.migrate("heads", "--json").out)
+    return {m["module"]: m["heads"][0] for m in data["modules"] if m["heads"]}
+
+
+# ---- the lock belongs to the work ------------------------------------------------------------
+
+
+def test_idle_timeouts_never_break_a_healthy_run(project: Project) -> None:
+    url = project.database_url
+    name = make_url(url).database
+    pg.execute(
+        url,
+        f"ALTER DATABASE \"{name}\" SET idle_session_timeout = '1s'; "
+        f"ALTER DATABASE \"{name}\" SET idle_in_transaction_session_timeout = '1s'; "
+        "CREATE TABLE steps (revision text)",
+    )
+    for number in (1, 2):
+        revision = f"1d1e0000000{number}"
+        project.write_revision(
+            "users",
+            revision,
+            "import time\n"
+            f"op.execute(\"INSERT INTO steps VALUES ('{revision}')\")\n"
+            "time.sleep(1.5)  # idle in transaction, longer than the timeout\n"
+            "op.execute('SELECT pg_sleep(1.5)')",
+        )
+    replicas = [project.spawn("up", "--lock-wait", "60") for _ in range(3)]
+    outputs = [p.communicate(timeout=WATCHDOG) for p in replicas]
+    assert [p.returncode for p in replicas] == [0, 0, 0], outputs
+    counted = pg.fetch(url, "SELECT revision, count(*) FROM steps GROUP BY 1 ORDER BY 1")
+    assert counted == [("1d1e00000001", 1), ("1d1e00000002", 1)]  # each step exactly once
+    ups = [e["revision"] for e in log_entries(project) if e["direction"] == "up"]
+    assert len(ups) == len(set(ups)) == 8
+
+
+def test_a_replica_killed_mid_revision_does_not_block_the_next_one(project: Project) -> None:
+    assert project.migrate("up").code == 0
+    project.write_revision(
+        "users",
+        "511100000001",
+        "op.add_column('users', sa.Column('nickname', sa.Text()))\n"
+        "op.execute('SELECT pg_sleep(4)')",
+        "op.drop_column('users', 'nickname')",
+    )
+    victim = project.spawn("up")
+    wait_for(lambda: running(project, "migrate up", "pg_sleep"))
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=WATCHDOG)
+    # its backend, which still holds users' lock, ends with its client: the next replica
+    # waits for the migration lock instead of dying on lock_timeout
+    again = project.migrate("up", "--lock-timeout", "1s", "--retries", "0")
+    assert again.code == 0, again.err
+    assert "nickname" in pg.columns(project.database_url, "users")
+    assert "511100000001" in pg.version_rows(project.database_url)
+
+
+@pytest.fixture
+def other_database(server_url: str) -> Iterator[str]:
+    name = f"t_other_{uuid.uuid4().hex[:12]}"
+    pg.execute(server_url, f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        pg.execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_the_lock_holder_named_is_in_this_database(project: Project, other_database: str) -> None:
+    elsewhere = holders.start("advisory", other_database, 30, "holder-elsewhere")
+    here = holders.start("advisory", project.database_url, 30, "holder-here")
+    try:
+        [(pid,)] = pg.fetch(
+            project.database_url,
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'holder-here'",
+        )
+        [(other_pid,)] = pg.fetch(
+            other_database,
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'holder-elsewhere'",
+        )
+        result = project.migrate("up", "--lock-wait", "1")
+        assert result.code == 3
+        assert f"pid {pid}, application 'holder-here'" in result.err
+        assert str(other_pid) not in result.err
+    finally:
+        for process in (elsewhere, here):
+            process.kill()
+            process.wait(timeout=WATCHDOG)
+
+
+def test_waiting_for_the_lock_is_said_every_few_seconds(project: Project) -> None:
+    holder = holders.start("advisory", project.database_url, 7, "holder-test")
+    try:
+        result = project.migrate("up", "--lock-wait", "60")
+        assert result.code == 0, result.err
+        assert "waiting for the migration lock (pid " in result.err
+        assert "application 'holder-test'" in result.err
+    finally:
+        holder.wait(timeout=WATCHDOG)
+
+
+def test_sigterm_rolls_back_the_revision_and_frees_the_lock(project: Project) -> None:
+    assert project.migrate("up").code == 0
+    project.write_revision(
+        "users",
+        "5197e0000001",
+        "op.execute('CREATE TABLE half_done (id int)')\nop.execute('SELECT pg_sleep(10)')",
+        "op.execute('DROP TABLE half_done')",
+    )
+    run = project.spawn("up")
+    wait_for(lambda: running(project, "migrate up", "pg_sleep"))
+    run.send_signal(signal.SIGTERM)
+    out, err = run.communicate(timeout=WATCHDOG)
+    assert run.returncode == 143, (out, err)
+    assert err.strip().startswith("error: terminated (SIGTERM)")
+    assert "half_done" not in pg.tables(project.database_url)
+    assert "5197e0000001" not in pg.version_rows(project.database_url)
+    assert project.migrate("up", "--lock-wait", "10").code == 0
+
+
+# ---- a revision is OK only once it is committed ----------------------------------------------
+
+
+def test_a_commit_that_fails_is_reported_on_its_own_revision(project: Project) -> None:
+    assert project.migrate("up").code == 0
+    project.write_revision(
+        "users",
+        "def000000001",
+        "op.execute('CREATE TABLE parents (id int PRIMARY KEY)')\n"
+        "op.execute('CREATE TABLE children (parent_id int REFERENCES parents "
+        "DEFERRABLE INITIALLY DEFERRED)')",
+        "op.execute('DROP TABLE children')\nop.execute('DROP TABLE parents')",
+    )
+    project.write_revision(
+        "users", "def000000002", "op.execute('INSERT INTO children VALUES (42)')"
+    )
+    third = project.write_revision("users", "def000000003", "pass")
+    for last in (False, True):
+        result = project.migrate("up")
+        assert result.code == 1, result.out
+        assert "def000000002 by hand... OK" not in result.out
+        assert "revision def000000002" in result.err and "foreign key" in result.err
+        assert "def000000003" not in result.err
+        rows = pg.version_rows(project.database_url)
+        assert "def000000001" in rows and "def000000002" not in rows
+        logged = {e["revision"] for e in log_entries(project)}
+        assert "def000000001" in logged and "def000000002" not in logged
+        if not last:
+            third.unlink()  # now the failing revision is the last one of the run
+
+
+def test_a_long_revision_is_visible_while_it_runs(project: Project) -> None:
+    assert project.migrate("up").code == 0
+    project.write_revision("users", "10f600000001", "op.execute('SELECT pg_sleep(3)')")
+    run = project.spawn("up")
+    assert run.stdout is not None
+    fd = run.stdout.fileno()
+    seen = b""
+
+    def started() -> bool:
+        nonlocal seen
+        if select.select([fd], [], [], 0.05)[0]:
+            seen += os.read(fd, 4096)
+        return b"Applying users 10f600000001 by hand..." in seen
+
+    wait_for(started)
+    assert running(project, "migrate up", "pg_sleep")  # said while the revision still runs
+    assert b" OK" not in seen.split(b"10f600000001", 1)[1]
+    rest, _ = run.communicate(timeout=WATCHDOG)
+    assert run.returncode == 0
+    seen += rest.encode()
+    assert b"Applying users 10f600000001 by hand... OK (" in seen
+
+
+# ---- lock timeouts are retried, not fatal ----------------------------------------------------
+
+
+def test_a_short_lived_blocker_is_ridden_over(project: Project) -> None:
+    assert project.migrate("up").code == 0
+    project.write_revision(
+        "users", "10c500000001", "op.add_column('users', sa.Column('y', sa.Integer()))"
+    )
+    blocker = holders.start("table", project.database_url, 2.5, "blocker-test", "users")
+    try:
+        [(pid,)] = pg.fetch(
+            project.database_url,
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'blocker-test'",
+        )
+        result = project.migrate("up", "--lock-timeout", "300ms")
+        assert result.code == 0, result.err
+        assert f"waited on pid {pid}, application 'blocker-test'" in result.err
+        assert "LOCK TABLE users IN ACCESS SHARE MODE" in result.err
+        assert "retry 1 of 3" in result.err
+        assert "y" in pg.columns(project.database_url, "users")
+    finally:
+        blocker.wait(timeout=WATCHDOG)
+
+
+def test_a_long_blocker_fails_clearly(project: Project) -> None:
+    assert project.migrate("up").code == 0
+    project.write_revision(
+        "users", "10c500000002", "op.add_column('users', sa.Column('z', sa.Integer()))"
+    )
+    blocker = holders.start("table", project.database_url, 30, "blocker-test", "users")
+    try:
+        result = project.migrate("up", "--lock-timeout", "300ms", "--retries", "1")
+        assert result.code == 1
+        [line] = result.err.strip().splitlines()[-1:]
+        assert "revision 10c500000002" in line
+        assert "a table lock was not free within lock_timeout (tried 2 times)" in line
+        assert "application 'blocker-test'" in line and "LOCK TABLE users" in line
+        assert "fix the file" not in line
+        assert "z" not in pg.columns(project.database_url, "users")
+    finally:
+        blocker.kill()
+        blocker.wait(timeout=WATCHDOG)
+
+
+# ---- a way out after a mistake ---------------------------------------------------------------
+
+
+def test_a_broken_downgrade_can_be_fixed(project: Project) -> None:
+    assert project.migrate("up").code == 0
+    head = project.head_file("agents")
+    fixed = head.read_text()
+    downgrade = "def downgrade() -> None:\n"
+    broken = fixed.replace(downgrade, downgrade + "    op.execute('SELECT 1/0')\n")
+    head.write_text(broken)
+    failed = project.migrate("down", "--branch", "agents")
+    assert failed.code == 1 and "division by zero" in failed.err  # it ran: no checksum refusal
+    assert project.migrate("up", "--branch", "billing").code == 0
+    head.write_text(fixed)
+    done = project.migrate("down", "--branch", "agents")
+    assert done.code == 0, done.err
+
+
+def test_the_checksum_covers_what_runs_not_how_it_is_written(project: Project) -> None:
+    assert project.migrate("up").code == 0
+    path = project.head_file("agents")
+    text = path.read_text()
+    path.write_text(
+        text.replace('"""add column X to agents', '"""Add column X to agents (reworded)')
+        .replace(
+            "op.add_column('agents',", "op.add_column(\n        'agents',  # a comment\n       "
+        )
+        .replace("# ### end Alembic commands ###", "# reformatted", 1)
+    )
+    assert project.migrate("up").code == 0
+    assert json.loads(project.migrate("check", "--json").out)["findings"] == []
+
+
+def test_resolve_accepts_an_edited_applied_revision(project: Project) -> None:
+    assert project.migrate("up").code == 0
+    path = project.head_file("agents")
+    revision = heads(project)["agents"]
+    path.write_text(
+        path.read_text().replace("def upgrade() -> None:\n", "def upgrade() -> None:\n    pass\n")
+    )
+    refused = project.migrate("up")
+    assert refused.code == 1
+    assert f"migrate resolve --accept {revision} --reason" in refused.err
+    accepted = project.migrate(
+        "resolve", "--accept", revision, "--reason", "hotfix; same effect, reworded"
+    )
+    assert accepted.code == 0, accepted.err
+    assert project.migrate("up").code == 0
+    newest = log_entries(project)[0]
+    assert newest["revision"] == revision and newest["action"] == "accept"
+    assert newest["reason"] == "hotfix; same effect, reworded" and newest["os_user"]
+
+
+def test_resolve_marks_applied_and_rolled_back(project: Project) -> None:
+    assert project.migrate("up").code == 0
+    users_head = heads(project)["users"]
+    project.write_revision(
+        "users",
+        "4e501e000001",
+        "op.execute('CREATE TABLE made_by_hand (id int)')",
+        "op.execute('DROP TABLE made_by_hand')",
+    )
+    pg.execute(project.database_url, "CREATE TABLE made_by_hand (id int)")  # an incident fix
+    tables = pg.tables(project.database_url)
+    marked = project.migrate(
+        "resolve", "--applied", "4e501e000001", "--reason", "created by hand in INC-42"
+    )
+    assert marked.code == 0, marked.err
+    rows = pg.version_rows(project.database_url)
+    assert "4e501e000001" in rows and users_head not in rows
+    assert pg.tables(project.database_url) == tables  # nothing else touched
+    assert "No migrations to apply." in project.migrate("up").out
+    entry = log_entries(project)[0]
+    assert (entry["revision"], entry["direction"], entry["action"]) == (
+        "4e501e000001",
+        "up",
+        "resolve",
+    )
+
+    pg.execute(project.database_url, "DROP TABLE made_by_hand")
+    back = project.migrate(
+        "resolve", "--rolled-back", "4e501e000001", "--reason", "dropped by hand"
+    )
+    assert back.code == 0, back.err
+    assert users_head in pg.version_rows(project.database_url)
+    again = project.migrate("up")
+    assert again.code == 0 and "made_by_hand" in pg.tables(project.database_url), again.err
+
+    missing = project.migrate("resolve", "--applied", "4e501e000001")
+    assert missing.code == 2 and "--reason" in missing.err
+    holder = holders.start("advisory", project.database_url, 10, "holder-test")
+    try:
+        locked = project.migrate(
+            "resolve", "--rolled-back", "4e501e000001", "--reason", "x", "--lock-wait", "1"
+        )
+        assert locked.code == 3
+    finally:
+        holder.kill()
+        holder.wait(timeout=WATCHDOG)
+
+
+# ---- the database URL ------------------------------------------------------------------------
+
+
+def url_with(project: Project, **changes: object) -> str:
+    parsed = DatabaseURL.parse(project.database_url)
+    from dataclasses import replace
+
+    return replace(parsed, **changes).secret_string()  # type: ignore[arg-type]
+
+
+def test_every_url_a_libpq_user_writes(project: Project) -> None:
+    parsed = DatabaseURL.parse(project.database_url)
+    base = parsed.secret_string()
+    join = "&" if "?" in base else "?"
+    works = [
+        base + join + "sslmode=prefer&connect_timeout=5",
+        base + join + "sslmode=disable",
+        base + join + "application_name=payments&options=-c%20search_path%3Dpublic",
+        url_with(project, hosts=(("127.0.0.1", 9), *parsed.hosts)),  # several hosts: the next
+    ]
+    [(socket_dirs,)] = pg.fetch(project.database_url, "SHOW unix_socket_directories")
+    [(port,)] = pg.fetch(project.database_url, "SHOW port")
+    socket = socket_dirs.split(",")[0].strip()
+    works.append(f"postgresql://postgres@/{parsed.database}?host={socket}&port={port}")
+    for url in works:
+        result = project.migrate("status", env={"DATABASE_URL": url})
+        assert result.code == 0, (url, result.err)
+    named = project.migrate("up", env={"DATABASE_URL": works[2]})
+    assert named.code == 0, named.err
+
+    clear = {
+        base + join + "sslmode=require": "SSL",
+        base + join + "colour=red": "unknown parameter 'colour'",
+        base + join + "sslmode=sometimes": "sslmode must be one of",
+        url_with(project, hosts=(("127.0.0.1", 9),)).replace(":9/", ":70000/"): "from 1 to 65535",
+        base + join + "gssencmode=require": "not supported by the asyncpg driver",
+    }
+    for url, message in clear.items():
+        result = project.migrate("status", env={"DATABASE_URL": url})
+        assert result.code in (1, 2), (url, result.err)
+        assert len(result.err.strip().splitlines()) == 1 and message in result.err, result.err
+        assert "Traceback" not in result.err and "unexpected" not in result.err
+
+
+def test_an_unencoded_password_never_reaches_output(project: Project) -> None:
+    for password in ("Tr0ub@dor-s3cret", "pa:ss/w0rd-s3cret", "a@b:c/d?e-s3cret"):
+        url = f"postgresql://app:{password}@127.0.0.1:9/app"
+        for args in (("status",), ("up",), ("--debug", "status")):
+            result = project.migrate(*args, env={"DATABASE_URL": url})
+            assert result.code == 1, (password, result.err)
+            assert "s3cret" not in result.out + result.err, result.err
+            assert "127.0.0.1:9/app" in result.err
+
+
+# ---- shadow databases never pile up ----------------------------------------------------------
+
+
+def test_a_terminated_create_drops_its_shadow(project: Project) -> None:
+    project.write_revision("users", "5ad000000001", "op.execute('SELECT pg_sleep(10)')")
+    project.edit(
+        "services/agents/models.py",
+        "    name: Mapped[str] = mapped_column(String(100))\n",
+        "    name: Mapped[str] = mapped_column(String(100))\n    rank: Mapped[int | None]\n",
+    )
+    run = project.spawn("create", "rank", "--module", "agents")
+
+    def building() -> bool:  # the shadow's owner session sits in this test's database
+        rows = pg.fetch(
+            project.database_url,
+            "SELECT count(*) FROM pg_stat_activity s JOIN pg_stat_activity o "
+            "ON o.application_name = 'migrate shadow ' || s.datname "
+            "WHERE o.datname = current_database() AND s.query LIKE '%pg_sleep%' "
+            "AND s.application_name = 'migrate create'",
+        )
+        return rows[0][0] > 0
+
+    wait_for(building)
+    assert pg.shadows(project.database_url, run.pid)
+    run.send_signal(signal.SIGTERM)
+    out, err = run.communicate(timeout=WATCHDOG)
+    assert run.returncode == 143, (out, err)
+    assert "terminated (SIGTERM)" in err
+    assert pg.shadows(project.database_url, run.pid) == []
+
+
+def test_shadows_left_by_a_crash_are_swept(project: Project) -> None:
+    pg.execute(project.database_url, 'CREATE DATABASE "migrate_shadow_1_deadbeef"')
+    result = project.migrate("check")
+    assert result.code == 0, result.out + result.err
+    assert "migrate_shadow_1_deadbeef" not in pg.shadows(project.database_url)
+
+
+@pytest.fixture
+def plain_role(project: Project) -> Iterator[str]:
+    role = f"app_{uuid.uuid4().hex[:8]}"
+    pg.execute(project.database_url, f"CREATE ROLE {role} LOGIN PASSWORD 'Sup3r-s3cret'")
+    try:
+        yield (
+            make_url(project.database_url)
+            .set(username=role, password="Sup3r-s3cret")
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        pg.execute(project.database_url, f"DROP OWNED BY {role}; DROP ROLE {role}")
+
+
+def test_a_role_without_createdb_is_told_about_shadow_url(
+    project: Project, plain_role: str
+) -> None:
+    project.edit(
+        "services/agents/models.py",
+        "    name: Mapped[str] = mapped_column(String(100))\n",
+        "    name: Mapped[str] = mapped_column(String(100))\n    rank: Mapped[int | None]\n",
+    )
+    result = project.migrate(
+        "create", "rank", "--module", "agents", env={"DATABASE_URL": plain_role}
+    )
+    assert result.code == 1
+    [line] = result.err.strip().splitlines()
+    assert "CREATEDB" in line and "--shadow-url" in line and "SHADOW_DATABASE_URL" in line
+    assert "s3cret" not in result.err
