@@ -357,7 +357,9 @@ def test_a_revision_file_that_does_not_parse_stops_every_command(project: Projec
         assert result.code == 2, (args, result.err)
         assert result.err.startswith(f"error: {where} line "), (args, result.err)
         assert "not valid Python" in result.err and "Traceback" not in result.err
-    check = json.loads(project.migrate("check", "--json").out)
+    ran = project.migrate("check", "--json")
+    assert ran.out, ran.err
+    check = json.loads(ran.out)
     assert [(f["module"], f["kind"]) for f in check["findings"]] == [("billing", "revision file")]
 
 

@@ -270,7 +270,9 @@ def test_an_applied_file_edited_afterwards_is_refused(project: Project) -> None:
     result = project.migrate("up")
     assert result.code == 1
     assert f"({first.relative_to(project.root)}) changed after it was applied" in result.err
-    check = json.loads(project.migrate("check", "--json").out)
+    ran = project.migrate("check", "--json")
+    assert ran.out, ran.err
+    check = json.loads(ran.out)
     assert [(f["module"], f["kind"]) for f in check["findings"]] == [("users", "checksum")]
     first.write_text(original)
     assert project.migrate("up").code == 0

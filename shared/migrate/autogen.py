@@ -23,8 +23,8 @@ from sqlalchemy import ForeignKeyConstraint, Table, text
 from sqlalchemy.dialects.postgresql.named_types import DOMAIN, NamedType
 
 from shared.db.url import DatabaseURL
-from shared.migrate import recorder, revisionfile
-from shared.migrate.build import Built, bookkeeping, build
+from shared.migrate import revisionfile
+from shared.migrate.build import Built, bookkeeping, heads_of, on_shadow
 from shared.migrate.catalog import snapshot
 from shared.migrate.discovery import Discovery, discover
 from shared.migrate.errors import ConfigError, MigrateError
@@ -32,8 +32,7 @@ from shared.migrate.executor import Executor, RevisionFailed, online_context
 from shared.migrate.graph import RevisionGraph, load_graph
 from shared.migrate.manifest import Module
 from shared.migrate.planner import Step
-from shared.migrate.session import Session, run_async, with_session
-from shared.migrate.shadow import in_shadow
+from shared.migrate.session import run_async
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -110,19 +109,16 @@ def create_revision(
     discovery = discover(manifest, closure)
     _check_references(graph, discovery, module)
 
-    async def work(shadow: DatabaseURL) -> Created | None:
-        async def on_shadow(session: Session) -> Created | None:
-            settings = manifest.settings
-            await session.conn.execute(
-                recorder.create_tables(settings, version=False, log=False, log_current=False)
-            )
-            return await session.run_sync(
-                lambda conn: _create(conn, graph, discovery, module, head, message)
-            )
-
-        return await with_session(shadow, "create", on_shadow)
-
-    return run_async(lambda: in_shadow(server, work))
+    targets = heads_of(graph, closure)
+    return run_async(
+        lambda: on_shadow(
+            server,
+            graph,
+            targets,
+            "create",
+            lambda conn, built: _create(conn, graph, discovery, module, head, message, built),
+        )
+    )
 
 
 def _create(
@@ -132,9 +128,9 @@ def _create(
     module: Module,
     head: str | None,
     message: str,
+    built: Built,
 ) -> Created | None:
     manifest = graph.manifest
-    built = build(conn, graph, manifest.dependency_closure(module.name))
     mine = _tables_of(discovery, built, module)
     script = compare(conn, discovery, mine, _schemas(discovery, module))
     if script is None:

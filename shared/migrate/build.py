@@ -4,8 +4,9 @@ trace, and up again."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from shared.migrate.catalog import snapshot
 from shared.migrate.executor import Executor, RevisionFailed, online_context
@@ -15,6 +16,10 @@ from shared.migrate.planner import Step, upgrade_plan
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
+
+    from shared.db.url import DatabaseURL
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -58,18 +63,24 @@ def bookkeeping(graph: RevisionGraph, qualify: bool = True) -> set[str]:
     return {f"{schema}.{t}" if schema else t for t in (settings.version_table, settings.log_table)}
 
 
+def heads_of(graph: RevisionGraph, modules: list[Module]) -> set[str]:
+    return {head for m in modules if (head := graph.head(m))}
+
+
 def build(
     conn: Connection,
     graph: RevisionGraph,
-    modules: list[Module],
+    targets: set[str],
     stairway: set[str] | frozenset[str] = frozenset(),
+    applied: set[str] | frozenset[str] = frozenset(),
+    created_by: dict[str, str] | None = None,
 ) -> Built:
-    """Bring `modules` to their heads (in one order that respects every dependency), noting the
-    tables each module's revisions created; walk the stairway on the revisions in `stairway`."""
-    targets = {head for m in modules if (head := graph.head(m))}
-    plan = upgrade_plan(graph, set(), targets)
-    executor = Executor(graph, online_context(conn, graph), set())
-    result = Built()
+    """Bring the database from `applied` to `targets` (in one order that respects every
+    dependency), noting the tables each module's revisions created; walk the stairway on the
+    revisions in `stairway`."""
+    plan = upgrade_plan(graph, set(applied), targets)
+    executor = Executor(graph, online_context(conn, graph), graph.maximal(set(applied)))
+    result = Built(created_by=dict(created_by or {}))
     ignored = bookkeeping(graph)
     seen = tables(conn)
     current: str | None = None
@@ -147,3 +158,55 @@ def _stair(
         )
         return False
     return True
+
+
+async def on_shadow(
+    server: DatabaseURL,
+    graph: RevisionGraph,
+    targets: set[str],
+    command: str,
+    then: Callable[[Connection, Built], T],
+    stairway: set[str] | frozenset[str] = frozenset(),
+) -> T:
+    """A shadow database brought to `targets` (through the template of everything below the
+    stairway, made on the first run), then `then(connection, built)` on it."""
+    from shared.migrate import recorder
+    from shared.migrate.session import Session, with_session
+    from shared.migrate.shadow import SETTINGS, Shadow, in_shadow, template_name
+
+    settings = graph.manifest.settings
+    base = graph.ancestors(targets) - graph.descendants(stairway)
+    template = (
+        template_name(
+            f"{r} {graph.revisions[r].module} {graph.revisions[r].checksum}" for r in base
+        )
+        if base
+        else None
+    )
+    tables_sql = recorder.create_tables(settings, version=False, log=False, log_current=False)
+
+    async def work(shadow: Shadow) -> T:
+        created_by, applied = shadow.created_by, base
+        if created_by is None:
+            applied = set()
+            if base:
+
+                async def first(session: Session) -> Built:
+                    await session.conn.execute(tables_sql)
+                    return await session.run_sync(lambda conn: build(conn, graph, base))
+
+                below = await with_session(shadow.url, command, first, settings=SETTINGS)
+                await shadow.keep(below.created_by)
+                created_by, applied = below.created_by, base
+
+        async def second(session: Session) -> T:
+            await session.conn.execute(tables_sql)
+
+            def run(conn: Connection) -> T:
+                return then(conn, build(conn, graph, targets, stairway, applied, created_by))
+
+            return await session.run_sync(run)
+
+        return await with_session(shadow.url, command, second, settings=SETTINGS)
+
+    return await in_shadow(server, work, template, keep=settings.shadow_templates)

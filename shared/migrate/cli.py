@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -482,8 +484,50 @@ def _only(positions: list[Position], branch: str | None) -> list[Position]:
     return [p for p in positions if p.module == module.name]
 
 
+_VALUED_GLOBALS = ("--config", "-c", "--database-url")
+
+
+def _command_name(argv: list[str]) -> str | None:
+    """The command named on the command line, past the global options."""
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token in _VALUED_GLOBALS:
+            skip = True
+        elif not token.startswith("-"):
+            return token
+    return None
+
+
+def _app_for(argv: list[str]) -> typer.Typer:
+    """The app with only the command being run: Typer inspects every command's signature
+    before it runs one, a cost every invocation would pay for all of them."""
+    name = _command_name(argv)
+    if name is None or os.environ.get("_MIGRATE_COMPLETE"):
+        return app
+    commands = [
+        c
+        for c in app.registered_commands
+        if (c.name or (c.callback.__name__ if c.callback else "")).replace("_", "-") == name
+    ]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if not commands and not groups:
+        return app  # unknown: the full app says so, listing the commands
+    single = typer.Typer(
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+    single.registered_callback = app.registered_callback
+    single.registered_commands = commands
+    single.registered_groups = groups
+    return single
+
+
 def main() -> None:
-    app(prog_name="migrate")
+    _app_for(sys.argv[1:])(prog_name="migrate")
 
 
 if __name__ == "__main__":

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, TypeVar
 from shared.db.url import DatabaseURL, InvalidDatabaseURL, resolve_url
 from shared.migrate import planner, recorder, state
 from shared.migrate.errors import ConfigError, MigrateError, RevisionError
-from shared.migrate.executor import Progress, RunResult
 from shared.migrate.graph import Revision, RevisionGraph, load_graph
 from shared.migrate.manifest import Manifest, Module
 from shared.migrate.planner import Step
+from shared.migrate.progress import Progress, RunResult
 from shared.migrate.session import Session, run_session, session_settings
 
 if TYPE_CHECKING:
@@ -124,10 +124,10 @@ def up(
             return RunResult(steps=[], skipped_unknown=True)
         _refuse_unknown(unknown, db)
         applied = db.applied(graph)
-        _verify_checksums(graph, db, applied)
+        db = await _verified(session, graph, db, applied)
         targets = planner.up_targets(graph, revision, module, applied) if revision else default
         plan = planner.upgrade_plan(graph, applied, targets)
-        return await _execute(session, graph, db, plan, options)
+        return await _execute(session, graph, db, applied, plan, options)
 
     return _migrating(target, "up", options, work, lock=not options.plan)
 
@@ -147,7 +147,7 @@ def down(
     async def work(session: Session, db: state.DatabaseState) -> RunResult:
         _refuse_unknown(db.unknown_rows(graph), db)
         applied = db.applied(graph)
-        _verify_checksums(graph, db, applied)
+        db = await _verified(session, graph, db, applied)
         named = branch or (revision.partition("@")[0] if revision and "@" in revision else None)
         module = _down_module(graph, applied, named)
         if module is None:
@@ -161,7 +161,7 @@ def down(
                 + ", ".join(f"{s.module} {s.revision}" for s in others)
                 + " which depend on it; roll those back first or pass --cascade"
             )
-        return await _execute(session, graph, db, plan, options)
+        return await _execute(session, graph, db, applied, plan, options)
 
     return _migrating(target, "down", options, work, lock=not options.plan)
 
@@ -199,6 +199,7 @@ def resolve(
     async def work(session: Session, db: state.DatabaseState) -> Resolution:
         from shared.migrate.resolution import apply_resolution
 
+        db = await state.read_state(session.conn, target.manifest.settings, full=True)
         _refuse_unknown(db.unknown_rows(graph), db)
         return Resolution(
             action, await apply_resolution(session, graph, db, action, revision, reason.strip())
@@ -240,16 +241,17 @@ async def _execute(
     session: Session,
     graph: RevisionGraph,
     db: state.DatabaseState,
+    applied: set[str],
     plan: list[Step],
     options: RunOptions,
 ) -> RunResult:
     """Show the plan, or run it one committed revision at a time."""
-    from shared.migrate.executor import Executor, online_context
-
     rows = set(db.known_rows(graph))
-    untidy = rows != graph.maximal(graph.ancestors(rows))
+    untidy = bool(graph.implied(rows, applied))
     if options.plan or not (plan or untidy):
         return RunResult(steps=plan, planned_only=options.plan)
+    from shared.migrate.executor import Executor, online_context
+
     settings = graph.manifest.settings
     if not (db.version_table and db.log_table and db.log_current):
         await session.conn.execute(
@@ -290,12 +292,25 @@ def _refuse_unknown(unknown: list[str], db: state.DatabaseState) -> None:
         )
 
 
+async def _verified(
+    session: Session, graph: RevisionGraph, db: state.DatabaseState, applied: set[str]
+) -> state.DatabaseState:
+    """The state, once no applied revision's file changed since it was applied: by the digest
+    when it matches, else entry by entry from the whole log."""
+    if db.complete or not db.matches(graph, applied):
+        if not db.complete:
+            db = await state.read_state(session.conn, graph.manifest.settings, full=True)
+        _verify_checksums(graph, db, applied)
+    return db
+
+
 def _verify_checksums(graph: RevisionGraph, db: state.DatabaseState, applied: set[str]) -> None:
-    for revision, entry in sorted(db.log.items()):
-        info = graph.revisions.get(revision)
-        if info is None or entry.direction != "up" or revision not in applied:
+    revisions = graph.revisions
+    for revision, entry in db.log.items():
+        info = revisions.get(revision)
+        if info is None or entry.checksum == info.checksum or entry.direction != "up":
             continue
-        if not recorder.matches(entry.checksum, info.path, info.checksum):
+        if revision in applied and not recorder.matches(entry.checksum, info.path, info.checksum):
             raise ChecksumMismatch(
                 info.module,
                 f"module '{info.module}' revision {revision} ({graph.relative(info.path)}) "
@@ -331,9 +346,7 @@ def _down_module(graph: RevisionGraph, applied: set[str], branch: str | None) ->
     if branch:
         return manifest.module(branch)
     started = [
-        m.name
-        for m in manifest.modules
-        if any(r.revision in applied for r in graph.of_module(m.name))
+        m.name for m in manifest.modules if any(r in applied for r in graph.members.get(m.name, []))
     ]
     if len(started) > 1:
         raise ConfigError(

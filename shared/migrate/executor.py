@@ -20,6 +20,7 @@ from shared.migrate import recorder
 from shared.migrate.errors import ConfigError, MigrateError, shown
 from shared.migrate.graph import Revision, RevisionGraph
 from shared.migrate.planner import Step
+from shared.migrate.progress import Progress
 from shared.migrate.scripts import load_script
 from shared.migrate.session import Holder, Watch
 from shared.migrate.translate import server_message, sqlstate
@@ -31,33 +32,6 @@ if TYPE_CHECKING:
 LOCK_NOT_AVAILABLE = "55P03"
 QUERY_CANCELED = "57014"
 CONNECTION_LOST = ("08003", "08006", "57P01", "57P02", "57P03")
-
-
-class Progress:
-    """What the executor reports as it goes; the CLI prints it, tests may record it."""
-
-    def waiting(self, holder: Holder | None, seconds: float) -> None:
-        """Still waiting for the migration lock."""
-
-    def started(self, step: Step, number: int, total: int) -> None:
-        """A revision starts (its transaction begins)."""
-
-    def finished(self, step: Step, number: int, total: int) -> None:
-        """A revision is committed; `step.seconds` says how long it took."""
-
-    def retrying(
-        self, step: Step, attempt: int, retries: int, delay: float, blockers: list[Holder]
-    ) -> None:
-        """A statement hit lock_timeout; the revision runs again after `delay` seconds."""
-
-
-@dataclass(frozen=True)
-class RunResult:
-    steps: list[Step]
-    sql: str | None = None
-    planned_only: bool = False
-    skipped_unknown: bool = False
-    tidied: tuple[str, ...] = ()  # version rows removed because another row implied them
 
 
 class RevisionFailed(MigrateError):
@@ -128,6 +102,7 @@ class Executor:
         self.settings = graph.manifest.settings
         self.done: list[Step] = []
         self.total = 0
+        self._block = _Block()
         self._record_sql: Any = None
 
     # ---- the loop ------------------------------------------------------------------------
@@ -144,7 +119,7 @@ class Executor:
         `step` calls."""
         from alembic.operations import Operations
 
-        with Operations.context(self.context), self._environment():
+        with Operations.context(self.context), self._environment(), self._tracking():
             yield
 
     def step(self, step: Step) -> Step:
@@ -176,13 +151,14 @@ class Executor:
     def _apply(self, step: Step, note: str) -> Step:
         info = self.graph.revisions[step.revision]
         fn = self._function(info, step.direction)
-        applied, rows = self._after(step)
+        rows = self._rows_after(step)
+        block = self._block
         attempt = 0
         while True:
             # SQLAlchemy remembers, per DDL runner (Alembic's impl), which enum and domain
             # types it created; a revision run again after its downgrade must create them again
             self.context.impl.memo.clear()
-            block = self._track_autocommit()
+            block.entered = False
             started = time.monotonic()
             self.watch.start()
             try:
@@ -209,26 +185,29 @@ class Executor:
                 raise RevisionFailed(
                     self.graph, step, exc, self._failure_note(block, note)
                 ) from exc
-            finally:
-                self._restore_autocommit()
             self.watch.stop()
-            self.applied, self.rows, self.normal = applied, rows, rows
+            if step.direction == "up":
+                self.applied.add(step.revision)
+            else:
+                self.applied.discard(step.revision)
+            self.rows = self.normal = rows
             return replace(step, seconds=time.monotonic() - started)
 
-    def _after(self, step: Step) -> tuple[set[str], set[str]]:
-        """The applied set and the version rows once `step` is done, worked out from the
-        revision's own edges (a plan never skips a dependency, so this is exact)."""
-        info = self.graph.revisions[step.revision]
+    def _rows_after(self, step: Step) -> set[str]:
+        """The version rows once `step` is done, worked out from the revision's own edges (a
+        plan never skips a dependency, so this is exact)."""
+        revision = step.revision
+        info = self.graph.revisions[revision]
         above = {*info.parents, *info.depends_on}
         if step.direction == "up":
-            return self.applied | {step.revision}, (self.normal - above) | {step.revision}
-        applied = self.applied - {step.revision}
+            return (self.normal - above) | {revision}
+        applied, dependents = self.applied, self.graph.dependents
         uncovered = {
             p
             for p in above
-            if p in applied and not any(d in applied for d in self.graph.dependents[p])
+            if p in applied and not any(d != revision and d in applied for d in dependents[p])
         }
-        return applied, (self.normal - {step.revision}) | uncovered
+        return (self.normal - {revision}) | uncovered
 
     def _failure_note(self, block: _Block, note: str) -> str:
         if block.entered:
@@ -318,21 +297,24 @@ class Executor:
             env._migration_context = self.context
             yield
 
-    def _track_autocommit(self) -> _Block:
-        block = _Block()
+    @contextmanager
+    def _tracking(self) -> Iterator[None]:
+        """Note when a revision enters autocommit_block(): Alembic commits what the revision
+        ran before it right there, so a failure after it cannot be rolled back whole."""
         original = type(self.context).autocommit_block
+        block = self._block
 
         @contextmanager
         def tracked() -> Iterator[None]:
-            block.entered = True  # Alembic commits what ran before the block, right here
+            block.entered = True
             with original(self.context):
                 yield
 
         self.context.autocommit_block = tracked  # type: ignore[method-assign]
-        return block
-
-    def _restore_autocommit(self) -> None:
-        self.context.__dict__.pop("autocommit_block", None)
+        try:
+            yield
+        finally:
+            self.context.__dict__.pop("autocommit_block", None)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-from dataclasses import replace
+from functools import cached_property
 from pathlib import Path
 
 from shared.migrate import index
@@ -35,8 +35,8 @@ class RevisionGraph:
         self.manifest = manifest
         self.revisions: dict[str, Revision] = {}
         for rev in revisions:
-            other = self.revisions.get(rev.revision)
-            if other is not None:
+            if rev.revision in self.revisions:
+                other = self.revisions[rev.revision]
                 where = " and ".join(_relative(r.path, manifest.root) for r in (other, rev))
                 raise ConfigError(
                     f"revision id {rev.revision} is declared by two files ({where}); "
@@ -44,26 +44,37 @@ class RevisionGraph:
                 )
             self.revisions[rev.revision] = rev
         self._resolve_dependencies()
-        self._check_parents()
-        self._by_module = self._order_modules()
-        self.rank = self._rank()
+        self.members: dict[str, list[str]] = {m.name: [] for m in manifest.modules}
         self.children: dict[str, list[str]] = {r: [] for r in self.revisions}
         self.dependents: dict[str, list[str]] = {r: [] for r in self.revisions}
-        for rev in self.revisions.values():
+        revisions_of = self.revisions
+        children, dependents = self.children, self.dependents
+        for rev in revisions_of.values():
+            name = rev.revision
+            self.members.setdefault(rev.module, []).append(name)
             for parent in rev.parents:
-                self.children[parent].append(rev.revision)
-            for above in (*rev.parents, *rev.depends_on):
-                self.dependents[above].append(rev.revision)
+                found = revisions_of.get(parent)
+                if found is None or found.module != rev.module:
+                    self._bad_parent(rev, parent, found)
+                children[parent].append(name)
+                dependents[parent].append(name)
+            for above in rev.depends_on:
+                dependents[above].append(name)
+        self._check_acyclic()
 
     # ---- building ------------------------------------------------------------------------
 
     def _resolve_dependencies(self) -> None:
         """`depends_on` may name a revision or a branch label (Alembic resolves a label to the
         revision that declares it); store revision ids."""
-        labels = {label: r.revision for r in self.revisions.values() for label in r.branch_labels}
-        for rev in list(self.revisions.values()):
-            if not rev.depends_on:
-                continue
+        known = self.revisions
+        pending = [
+            r for r in known.values() if r.depends_on and not all(d in known for d in r.depends_on)
+        ]
+        if not pending:
+            return
+        labels = {label: r.revision for r in known.values() for label in r.branch_labels}
+        for rev in pending:
             resolved: list[str] = []
             for dep in rev.depends_on:
                 target = dep if dep in self.revisions else labels.get(dep)
@@ -75,56 +86,66 @@ class RevisionGraph:
                     )
                 if target not in resolved:
                     resolved.append(target)
-            self.revisions[rev.revision] = replace(rev, depends_on=tuple(resolved))
+            self.revisions[rev.revision] = rev._replace(depends_on=tuple(resolved))
 
-    def _check_parents(self) -> None:
-        for rev in self.revisions.values():
-            for parent in rev.parents:
-                other = self.revisions.get(parent)
-                where = _relative(rev.path, self.manifest.root)
-                if other is None:
-                    raise ConfigError(
-                        f"{where}: down_revision '{shown(parent)}' of revision {rev.revision} "
-                        f"is not a revision of module '{rev.module}'; fix down_revision"
-                    )
-                if other.module != rev.module:
-                    raise ConfigError(
-                        f"{where}: revision {rev.revision} of module '{rev.module}' has parent "
-                        f"{parent} from module '{other.module}'; a module builds only on its "
-                        "own revisions: use depends_on for another module's"
-                    )
+    def _bad_parent(self, rev: Revision, parent: str, other: Revision | None) -> None:
+        where = _relative(rev.path, self.manifest.root)
+        if other is None:
+            raise ConfigError(
+                f"{where}: down_revision '{shown(parent)}' of revision {rev.revision} "
+                f"is not a revision of module '{rev.module}'; fix down_revision"
+            )
+        raise ConfigError(
+            f"{where}: revision {rev.revision} of module '{rev.module}' has parent "
+            f"{parent} from module '{other.module}'; a module builds only on its "
+            "own revisions: use depends_on for another module's"
+        )
 
-    def _order_modules(self) -> dict[str, list[Revision]]:
+    def _check_acyclic(self) -> None:
+        """A revision that is its own ancestor (through down_revision or depends_on) would make
+        every plan wrong: refuse the history, naming a revision in the loop."""
+        waiting = {
+            r: len(info.parents) + len(info.depends_on) for r, info in self.revisions.items()
+        }
+        ready = [r for r, count in waiting.items() if count == 0]
+        dependents = self.dependents
+        seen = 0
+        while ready:
+            rev = ready.pop()
+            seen += 1
+            for below in dependents[rev]:
+                left = waiting[below] - 1
+                waiting[below] = left
+                if left == 0:
+                    ready.append(below)
+        if seen != len(self.revisions):
+            info = self.revisions[min(r for r, count in waiting.items() if count > 0)]
+            raise ConfigError(
+                f"{_relative(info.path, self.manifest.root)}: revision {info.revision} is its "
+                "own ancestor through down_revision or depends_on; break the loop"
+            )
+
+    @cached_property
+    def _by_module(self) -> dict[str, list[Revision]]:
         """Each module's revisions, newest first: every revision after all that build on it
         (Kahn's algorithm from the bases, oldest first, ties by id; then reversed)."""
         result: dict[str, list[Revision]] = {m.name: [] for m in self.manifest.modules}
         waiting = {r: len(info.parents) for r, info in self.revisions.items()}
-        children: dict[str, list[str]] = {r: [] for r in self.revisions}
-        for rev in self.revisions.values():
-            for parent in rev.parents:
-                children[parent].append(rev.revision)
         ready = [r for r, count in waiting.items() if count == 0]
         heapq.heapify(ready)
-        seen = 0
         while ready:
             rev = self.revisions[heapq.heappop(ready)]
-            seen += 1
             result.setdefault(rev.module, []).append(rev)
-            for child in children[rev.revision]:
+            for child in self.children[rev.revision]:
                 waiting[child] -= 1
                 if waiting[child] == 0:
                     heapq.heappush(ready, child)
-        if seen != len(self.revisions):
-            stuck = sorted(r for r, count in waiting.items() if count > 0)
-            raise ConfigError(
-                f"revision {stuck[0]} is its own ancestor through down_revision; "
-                "fix the down_revision of one revision in that loop"
-            )
         for revisions in result.values():
             revisions.reverse()
         return result
 
-    def _rank(self) -> dict[str, int]:
+    @cached_property
+    def rank(self) -> dict[str, int]:
         """One order for every revision in which each comes after its parents and everything
         it depends on; among those free to go, modules in manifest order, oldest first.
         Any plan sorted by it is a valid order to apply."""
@@ -137,10 +158,6 @@ class RevisionGraph:
         waiting = {
             r: len(info.parents) + len(info.depends_on) for r, info in self.revisions.items()
         }
-        after: dict[str, list[str]] = {r: [] for r in self.revisions}
-        for rev in self.revisions.values():
-            for above in (*rev.parents, *rev.depends_on):
-                after[above].append(rev.revision)
 
         def key(r: str) -> tuple[int, int, str]:
             return (module_index.get(self.revisions[r].module, len(module_index)), local[r], r)
@@ -151,17 +168,10 @@ class RevisionGraph:
         while ready:
             next_id = heapq.heappop(ready)[2]
             rank[next_id] = len(rank)
-            for below in after[next_id]:
+            for below in self.dependents[next_id]:
                 waiting[below] -= 1
                 if waiting[below] == 0:
                     heapq.heappush(ready, key(below))
-        if len(rank) != len(self.revisions):
-            stuck = sorted(r for r in self.revisions if r not in rank)
-            info = self.revisions[stuck[0]]
-            raise ConfigError(
-                f"{_relative(info.path, self.manifest.root)}: revision {info.revision} depends "
-                "on itself through depends_on; remove one depends_on in that loop"
-            )
         return rank
 
     # ---- reading -------------------------------------------------------------------------
@@ -171,7 +181,7 @@ class RevisionGraph:
         return self._by_module.get(module, [])
 
     def heads(self, module: str) -> list[str]:
-        return [r.revision for r in self.of_module(module) if not self.children[r.revision]]
+        return sorted(r for r in self.members.get(module, []) if not self.children[r])
 
     def head(self, module: Module) -> str | None:
         """The module's one head (None before its first revision); two heads are an error."""
@@ -183,18 +193,21 @@ class RevisionGraph:
     def is_merge(self, revision: str) -> bool:
         return len(self.revisions[revision].parents) > 1
 
-    def ancestors(self, revisions: Iterable[str]) -> set[str]:
-        """The revisions and everything they build on, through parents and depends_on."""
+    def ancestors(self, revisions: Iterable[str], beyond: set[str] | None = None) -> set[str]:
+        """The revisions and everything they build on, through parents and depends_on; with
+        `beyond` (a set closed under ancestry, such as what is applied), only what lies
+        outside it."""
         seen: set[str] = set()
-        stack = [r for r in revisions if r in self.revisions]
+        stop = beyond if beyond is not None else set()
+        stack = [r for r in revisions if r in self.revisions and r not in stop]
         while stack:
             rev = stack.pop()
             if rev in seen:
                 continue
             seen.add(rev)
             info = self.revisions[rev]
-            stack.extend(info.parents)
-            stack.extend(info.depends_on)
+            stack.extend(p for p in info.parents if p not in stop)
+            stack.extend(d for d in info.depends_on if d not in stop)
         return seen
 
     def descendants(self, revisions: Iterable[str], within: set[str] | None = None) -> set[str]:
@@ -213,8 +226,15 @@ class RevisionGraph:
         """The version rows for an applied set: the revisions no other applied one implies."""
         return {r for r in applied if not any(d in applied for d in self.dependents[r])}
 
+    def implied(self, rows: Iterable[str], applied: set[str]) -> set[str]:
+        """The version rows another applied revision already implies (a tidy table has none)."""
+        return {r for r in rows if any(d in applied for d in self.dependents.get(r, ()))}
+
     def ordered(self, revisions: Iterable[str], newest_first: bool = False) -> list[str]:
-        return sorted(revisions, key=self.rank.__getitem__, reverse=newest_first)
+        chosen = list(revisions)
+        if len(chosen) < 2:
+            return chosen
+        return sorted(chosen, key=self.rank.__getitem__, reverse=newest_first)
 
     def relative(self, path: Path) -> str:
         return _relative(path, self.manifest.root)

@@ -15,7 +15,8 @@ import marshal
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from stat import S_ISREG
+from typing import Any, NamedTuple
 
 from shared.migrate.errors import ConfigError, shown
 from shared.migrate.manifest import Manifest, Module
@@ -27,11 +28,11 @@ CHECKSUM_PREFIX = "v2:"
 HEADER_FIELDS = ("revision", "down_revision", "branch_labels", "depends_on")
 
 
-@dataclass(frozen=True)
-class Revision:
+class Revision(NamedTuple):
     """One revision file, attributed to the module whose versions directory holds it.
 
-    `depends_on` holds revision ids once the graph has resolved branch labels.
+    `depends_on` holds revision ids once the graph has resolved branch labels. (A named tuple,
+    and a path made only when asked for: thousands of these are built on every command.)
     """
 
     revision: str
@@ -39,9 +40,13 @@ class Revision:
     parents: tuple[str, ...]
     depends_on: tuple[str, ...]
     message: str
-    path: Path
+    location: str  # the file's path
     branch_labels: tuple[str, ...]
     checksum: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.location)
 
 
 @dataclass(frozen=True)
@@ -116,46 +121,34 @@ def _scan_module(root: Path, module: Module, problems: list[Problem] | None) -> 
         raise ConfigError(
             f"module '{module.name}': cannot read its versions directory ({exc.strerror})"
         ) from None
+    name_of = module.name
     for entry in entries:
         name = entry.name
-        if not name.endswith(".py") or name.startswith(".") or name == "__init__.py":
-            continue
-        if not entry.is_file():
+        if not name.endswith(".py") or name[0] == "." or name == "__init__.py":
             continue
         stat = entry.stat()
+        if not S_ISREG(stat.st_mode):
+            continue
         key = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
         row = cached.get(name)
-        if row is not None and tuple(row[:3]) == key:
-            header = tuple(row[3:])
-        else:
+        if row is None or row[0] != key[0] or row[1] != key[1] or row[2] != key[2]:
             try:
-                header = _read(Path(entry.path), root)
+                row = (*key, *_read(Path(entry.path), root))
             except ConfigError as exc:
                 if problems is None:
                     raise
                 kind = "stray file" if "declares no revision" in str(exc) else "revision file"
-                problems.append(Problem(module.name, kind, str(exc)))
+                problems.append(Problem(name_of, kind, str(exc)))
                 continue
-        if header[-1]:  # a file that had to be executed is never cached
-            fresh[name] = (*key, *header)
-        revisions.append(_revision(module, Path(entry.path), header))
+        if row[9]:  # a file that had to be executed is never cached
+            fresh[name] = row
+        # row: size, mtime, inode, revision, parents, labels, depends_on, message, checksum
+        revisions.append(
+            Revision(row[3], name_of, row[4], row[6], row[7], entry.path, row[5], row[8])
+        )
     if fresh != cached:
         _write_cache(cache_path, fresh)
     return revisions
-
-
-def _revision(module: Module, path: Path, header: tuple[Any, ...]) -> Revision:
-    revision, parents, labels, depends_on, message, checksum, _ = header
-    return Revision(
-        revision=revision,
-        module=module.name,
-        parents=tuple(parents),
-        depends_on=tuple(depends_on),
-        message=message,
-        path=path,
-        branch_labels=tuple(labels),
-        checksum=checksum,
-    )
 
 
 def _read(path: Path, root: Path) -> tuple[Any, ...]:

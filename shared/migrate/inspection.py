@@ -7,16 +7,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shared.migrate import checks, index
-from shared.migrate.build import TABLES_SQL, Built, bookkeeping, build, table_key
+from shared.migrate.build import TABLES_SQL, Built, bookkeeping, heads_of, on_shadow, table_key
 from shared.migrate.discovery import Discovery, discover
 from shared.migrate.graph import RevisionGraph, load_graph
 from shared.migrate.ownership import OwnershipMap, ownership, undeclared_references
 from shared.migrate.session import Session, run_async, with_session
-from shared.migrate.shadow import in_shadow
 from shared.migrate.state import DatabaseState, read_state
 
 if TYPE_CHECKING:
-    from shared.db.url import DatabaseURL
+    from sqlalchemy.engine import Connection
+
     from shared.migrate.checks import Finding
     from shared.migrate.commands import Target
 
@@ -86,51 +86,36 @@ def _inspect(
 
     async def main() -> Inspected:
         async def read(session: Session) -> tuple[DatabaseState, set[str]]:
-            db = await read_state(session.conn, manifest.settings)
-            return db, await _tables(session)
+            db = await read_state(session.conn, manifest.settings, full=True)
+            rows = await session.conn.fetch(TABLES_SQL)
+            return db, {table_key(schema, name) for schema, name in rows}
 
         db, found = await with_session(target.url, "check", read)
         steps = set(graph.revisions) - db.applied(graph) if stairway is None else stairway
-
-        async def on_shadow(url: DatabaseURL) -> tuple[Built, list[Finding]]:
-            return await with_session(
-                url, "check", lambda s: _shadow(s, graph, discovery, steps, drift)
-            )
-
-        built, drifted = await in_shadow(server, on_shadow)
+        built, drifted = await on_shadow(
+            server,
+            graph,
+            heads_of(graph, list(manifest.modules)),
+            "check",
+            lambda conn, built: (built, _drift(conn, graph, discovery, built) if drift else []),
+            stairway=steps,
+        )
         return Inspected(built, drifted, db, found)
 
     return run_async(main)
 
 
-async def _tables(session: Session) -> set[str]:
-    return {table_key(schema, name) for schema, name in await session.conn.fetch(TABLES_SQL)}
+def _drift(
+    conn: Connection, graph: RevisionGraph, discovery: Discovery, built: Built
+) -> list[Finding]:
+    """Every module's models against what its migrations built, in one comparison."""
+    from shared.migrate.autogen import compare
 
-
-async def _shadow(
-    session: Session,
-    graph: RevisionGraph,
-    discovery: Discovery,
-    stairway: set[str],
-    drift: bool,
-) -> tuple[Built, list[Finding]]:
-    from shared.migrate import recorder
-
-    await session.conn.execute(
-        recorder.create_tables(graph.manifest.settings, version=False, log=False, log_current=False)
-    )
-
-    def work(conn: object) -> tuple[Built, list[Finding]]:
-        from shared.migrate.autogen import compare
-
-        built = build(conn, graph, list(graph.manifest.modules), stairway)  # type: ignore[arg-type]
-        if not drift or not built.complete:
-            return built, []
-        owner_of = {**built.created_by, **discovery.owners}
-        schemas = discovery.schemas() | {m.schema for m in graph.manifest.modules if m.schema}
-        script = compare(conn, discovery, set(owner_of), schemas)  # type: ignore[arg-type]
-        if script is None or script.upgrade_ops is None:
-            return built, []
-        return built, checks.drift_findings(script.upgrade_ops, owner_of)
-
-    return await session.run_sync(work)
+    if not built.complete:
+        return []
+    owner_of = {**built.created_by, **discovery.owners}
+    schemas = discovery.schemas() | {m.schema for m in graph.manifest.modules if m.schema}
+    script = compare(conn, discovery, set(owner_of), schemas)
+    if script is None or script.upgrade_ops is None:
+        return []
+    return checks.drift_findings(script.upgrade_ops, owner_of)

@@ -5,16 +5,17 @@ Loaded once into frozen dataclasses; every problem is a ConfigError naming the k
 
 from __future__ import annotations
 
+import marshal
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from shared.migrate.errors import ConfigError, shown
 
 MANIFEST_NAME = "migrations.yaml"
+CACHE_FORMAT = 1
 NAME_LIMIT = 63  # PostgreSQL's identifier length; names become labels, paths and identifiers
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,62}\Z")
 MODULE_KEYS = {"name", "path", "models", "versions", "branch", "depends_on", "schema"}
@@ -30,6 +31,7 @@ SETTINGS_KEYS = {
     "statement_timeout",
     "lock_wait",
     "lock_retries",
+    "shadow_templates",
 }
 DURATION_PATTERN = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|min|h)?\Z")
 DURATION_UNITS = {"ms": 0.001, "s": 1.0, "min": 60.0, "h": 3600.0, None: 1.0}
@@ -71,6 +73,7 @@ class Settings:
     statement_timeout: float = 0.0
     lock_wait: float = 300.0  # how long `up`/`down` wait for another migration's lock
     lock_retries: int = 3  # how often a revision that hit lock_timeout is tried again
+    shadow_templates: int = 3  # shadow builds kept as templates on the server (0: none)
 
     def qualified(self, table: str) -> str:
         """A bookkeeping table's name as SQL, quoted, in its schema if one is set."""
@@ -155,19 +158,46 @@ def find_manifest(start: Path) -> Path:
 
 
 def load_manifest(path: Path) -> Manifest:
-    """Read and validate a manifest file."""
+    """Read and validate a manifest file. A manifest that validated is cached as data beside
+    it (`__pycache__/`, keyed by size, mtime and inode), so most commands never load YAML."""
     path = path.resolve()
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the manifest ({exc.strerror})") from None
+    key = (stat.st_size, stat.st_mtime_ns, stat.st_ino, CACHE_FORMAT)
+    cache = path.parent / "__pycache__" / f"{path.name}.marshal"
+    try:
+        cached = marshal.loads(cache.read_bytes())
+        if isinstance(cached, tuple) and len(cached) == 2 and cached[0] == key:
+            return parse_manifest(path, cached[1])
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    data = _read_yaml(path)
+    manifest = parse_manifest(path, data)
+    try:
+        cache.parent.mkdir(exist_ok=True)
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(marshal.dumps((key, data)))
+        os.replace(tmp, cache)
+    except (OSError, ValueError):
+        pass  # a read-only checkout reads the YAML every time
+    return manifest
+
+
+def _read_yaml(path: Path) -> Any:
+    import yaml
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the manifest ({exc.strerror})") from None
     try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path.name}{at}: not valid YAML; fix the syntax") from None
-    return parse_manifest(path, data)
 
 
 def parse_manifest(path: Path, data: Any) -> Manifest:
@@ -204,7 +234,7 @@ def _parse_settings(raw: Any, where: str) -> Settings:
         name = f"{where}: settings.{key}"
         if key in DURATION_KEYS:
             values[key] = parse_duration(value, name)
-        elif key == "lock_retries":
+        elif key in ("lock_retries", "shadow_templates"):
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
                 raise ConfigError(f"{name} must be a whole number from 0 to 100, e.g. 3")
             values[key] = value

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.migrate.errors import shown
-from shared.migrate.executor import Progress
+from shared.migrate.progress import Progress
 
 if TYPE_CHECKING:
     from shared.migrate.checks import Finding
     from shared.migrate.commands import CreateResult, Resolution
-    from shared.migrate.executor import RunResult
     from shared.migrate.graph import Revision
     from shared.migrate.ownership import OwnershipMap
     from shared.migrate.planner import Step
+    from shared.migrate.progress import RunResult
     from shared.migrate.recorder import LogEntry
     from shared.migrate.session import Holder
     from shared.migrate.state import Position, Status
@@ -42,16 +43,13 @@ class LineProgress(Progress):
         self._err(f"waiting for the migration lock ({who}); {seconds:.0f}s so far")
 
     def started(self, step: Step, number: int, total: int) -> None:
-        import typer
-
         verb = "Applying" if step.direction == "up" else "Unapplying"
-        typer.echo(f"{verb} {step.module} {step.revision} {shown(step.message)}...", nl=False)
+        sys.stdout.write(f"{verb} {step.module} {step.revision} {shown(step.message)}...")
+        sys.stdout.flush()  # on screen while the revision runs, even through a pipe
         self.open = True
 
     def finished(self, step: Step, number: int, total: int) -> None:
-        import typer
-
-        typer.echo(f" OK ({step.seconds or 0:.2f}s)")
+        sys.stdout.write(f" OK ({step.seconds or 0:.2f}s)\n")
         self.open = False
 
     def retrying(

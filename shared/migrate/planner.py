@@ -36,7 +36,7 @@ def steps(graph: RevisionGraph, revisions: set[str], direction: str) -> list[Ste
 
 def upgrade_plan(graph: RevisionGraph, applied: set[str], targets: set[str]) -> list[Step]:
     """The revisions `up` applies to reach `targets`: everything they need, not yet applied."""
-    return steps(graph, graph.ancestors(targets) - applied, "up")
+    return steps(graph, graph.ancestors(targets, beyond=applied), "up")
 
 
 def removal_plan(graph: RevisionGraph, applied: set[str], removed: set[str]) -> list[Step]:
@@ -83,11 +83,7 @@ def up_targets(
                 f"'{shown(expression)}' goes down; use `migrate down --revision {shown(text)}`"
             )
         module = module or _only_module(graph, applied)
-        pending = [
-            r
-            for r in graph.ordered(r.revision for r in graph.of_module(module.name))
-            if r not in applied
-        ]
+        pending = [r for r in graph.ordered(graph.members.get(module.name, [])) if r not in applied]
         return set(pending[: int(relative.group(2))])
     return {resolve(graph, text, module)}
 
@@ -102,7 +98,7 @@ def down_removals(
     """The revisions `down` takes out first (their dependents follow): by default the module's
     newest applied revision; `-N` that N times; `base` all of it; R everything above R."""
     text = "-1" if expression is None else parse(graph, expression, module).text
-    mine = {r.revision for r in graph.of_module(module.name)} & applied
+    mine = set(graph.members.get(module.name, [])) & applied
     if text in ("head", "heads"):
         raise RevisionError("`down` needs a revision below the current one, e.g. -1 or base")
     if text == "base":
@@ -170,7 +166,7 @@ def _only_module(graph: RevisionGraph, applied: set[str]) -> Module:
     candidates = [
         m
         for m in graph.manifest.modules
-        if any(r.revision not in applied for r in graph.of_module(m.name))
+        if any(r not in applied for r in graph.members.get(m.name, []))
     ]
     if len(candidates) == 1:
         return candidates[0]

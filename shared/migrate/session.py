@@ -157,6 +157,10 @@ class Session:
         watcher = asyncio.get_running_loop().create_task(self._watch())
         try:
             async with self._engine.connect() as sa_conn:
+                from shared.migrate import oneshot
+
+                raw = await sa_conn.get_raw_connection()
+                oneshot.install(raw.dbapi_connection)
                 result: T = await sa_conn.run_sync(fn)
                 return result
         finally:

@@ -3,10 +3,11 @@ and what that means per module (`status`, `current`, the planner's starting poin
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from shared.migrate.graph import RevisionGraph
 from shared.migrate.manifest import Manifest, Module, Settings
@@ -15,8 +16,7 @@ if TYPE_CHECKING:
     import asyncpg
 
 
-@dataclass(frozen=True)
-class Logged:
+class Logged(NamedTuple):
     """The newest log entry of one revision."""
 
     module: str
@@ -27,11 +27,17 @@ class Logged:
 
 @dataclass(frozen=True)
 class DatabaseState:
+    """The version rows, and the log: in full, or (`complete` false) only the entries of the
+    version rows plus a digest of every applied revision's checksum, which is enough to
+    verify a database nobody edited by hand in one small round trip."""
+
     rows: tuple[str, ...] = ()
     log: Mapping[str, Logged] = field(default_factory=dict)
     version_table: bool = False
     log_table: bool = False
     log_current: bool = False  # the log has the columns this version of the tool writes
+    digest: str | None = None  # md5 of "revision checksum" of the newest "up" entries
+    complete: bool = True
 
     def known_rows(self, graph: RevisionGraph) -> list[str]:
         return [r for r in self.rows if r in graph.revisions]
@@ -46,24 +52,46 @@ class DatabaseState:
         """Revision -> id of its newest log entry (a larger id is more recent)."""
         return {rev: entry.id for rev, entry in self.log.items()}
 
+    def matches(self, graph: RevisionGraph, applied: set[str]) -> bool:
+        """Whether the log's digest says every applied revision was logged with the checksum
+        its file has now (the usual case: then no entry needs reading)."""
+        if self.digest is None:
+            return not applied
+        revisions = graph.revisions
+        text = ",".join(f"{r} {revisions[r].checksum}" for r in sorted(applied))
+        return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest() == self.digest
 
-async def read_state(conn: asyncpg.Connection, settings: Settings) -> DatabaseState:
-    """The version rows and each revision's newest log entry; nothing is created."""
+
+# C collation: a cheap sort, and the order Python sorts the same strings in
+_LATEST = (
+    'SELECT DISTINCT ON (revision COLLATE "C") revision, module, direction, checksum, id{extra} '
+    'FROM {lt} ORDER BY revision COLLATE "C", id DESC'
+)
+_ENTRIES = "ARRAY(SELECT ARRAY[revision, module, direction, checksum, id::text] FROM latest{where})"
+
+
+async def read_state(
+    conn: asyncpg.Connection, settings: Settings, *, full: bool = False
+) -> DatabaseState:
+    """The version rows and the log (in full, or the digest and the rows' entries); nothing
+    is created. One statement once both tables exist, as they do after the first `up`."""
     import asyncpg
 
     vt, lt = settings.qualified(settings.version_table), settings.qualified(settings.log_table)
-    latest = (
-        "SELECT DISTINCT ON (revision) revision, module, direction, checksum, id{extra} "
-        f"FROM {lt} ORDER BY revision, id DESC"
-    )
-    log_array = "ARRAY(SELECT ARRAY[revision, module, direction, checksum, id::text] FROM ({q}) s)"
-    try:  # one statement once both tables exist, as they do after the first `up`
+    latest = _LATEST.format(lt=lt, extra=", action")
+    where = "" if full else f" WHERE revision IN (SELECT version_num FROM {vt})"
+    try:
         row = await conn.fetchrow(
+            f"WITH latest AS ({latest}) "
             f"SELECT ARRAY(SELECT version_num FROM {vt} ORDER BY 1), "
-            + log_array.format(q=latest.format(extra=", action"))
+            + _ENTRIES.format(where=where)
+            # in the order the CTE yields (sorted): should it ever differ, the digest just
+            # does not match, and every entry is read and checked one by one
+            + ", (SELECT md5(string_agg(revision || ' ' || checksum, ',')) "
+            "FROM latest WHERE direction = 'up')"
         )
         assert row is not None
-        return DatabaseState(tuple(row[0]), _log(row[1]), True, True, True)
+        return DatabaseState(tuple(row[0]), _log(row[1]), True, True, True, row[2], full)
     except (
         asyncpg.UndefinedTableError,
         asyncpg.UndefinedColumnError,
@@ -84,7 +112,10 @@ async def read_state(conn: asyncpg.Connection, settings: Settings) -> DatabaseSt
         rows = tuple(await conn.fetchval(f"SELECT ARRAY(SELECT version_num FROM {vt} ORDER BY 1)"))
     log: dict[str, Logged] = {}
     if has_log:
-        log = _log(await conn.fetchval("SELECT " + log_array.format(q=latest.format(extra=""))))
+        query = f"WITH latest AS ({_LATEST.format(lt=lt, extra='')}) SELECT " + _ENTRIES.format(
+            where=""
+        )
+        log = _log(await conn.fetchval(query))
     return DatabaseState(rows, log, has_version, has_log, log_current)
 
 
@@ -125,7 +156,7 @@ def status(graph: RevisionGraph, state: DatabaseState) -> Status:
     known = state.known_rows(graph)
     unknown = state.unknown_rows(graph)
     applied = graph.ancestors(known)
-    implied = tuple(sorted(set(known) - graph.maximal(applied)))
+    implied = tuple(sorted(graph.implied(known, applied)))
     owner_of = {rev: state.log[rev].module if rev in state.log else "?" for rev in unknown}
     positions = [_position(graph, m, applied, owner_of) for m in manifest.modules]
     for name in sorted({o for o in owner_of.values()} - set(manifest.names)):
@@ -139,13 +170,9 @@ def status(graph: RevisionGraph, state: DatabaseState) -> Status:
 def _position(
     graph: RevisionGraph, module: Module, applied: set[str], owner_of: dict[str, str]
 ) -> Position:
-    mine = graph.of_module(module.name)
-    done = {r.revision for r in mine if r.revision in applied}
-    current = tuple(
-        r.revision
-        for r in mine
-        if r.revision in done and not any(c in done for c in graph.children[r.revision])
-    )
+    mine = graph.members.get(module.name, [])
+    done = {r for r in mine if r in applied}
+    current = tuple(sorted(r for r in done if not any(c in done for c in graph.children[r])))
     pending: int | None = len(mine) - len(done)
     theirs = tuple(r for r, owner in owner_of.items() if owner == module.name)
     if theirs:

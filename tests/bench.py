@@ -1,0 +1,418 @@
+"""Benchmark: what each command costs, beside plain Alembic and the floors, in one run.
+
+Not a test (nothing is asserted): it prints figures. `make bench` runs it. Shapes:
+`small` (the example repository), `wide` (50 modules of 100 revisions), `deep` (one module of
+5,000). Every figure is the median of REPEAT runs (default 5; full applies: FULL_REPEAT, 3).
+Uses TEST_DATABASE_URL's server when set, otherwise an embedded PostgreSQL.
+
+    python -m tests.bench [small,wide,deep]
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from tests import pg
+from tests.conftest import BIN, copy_project
+
+SHAPES = {"small": (0, 0), "wide": (50, 100), "deep": (1, 5000)}
+
+MODELS = '''"""Generated for the benchmark."""
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.db import Base
+
+
+class Item(Base):
+    __tablename__ = "{name}_items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    label: Mapped[str] = mapped_column(String(50), index=True)
+'''
+
+FIRST = '''"""create {name} items
+
+Revision ID: {rev}
+Revises:
+Create Date: 2026-11-25 00:00:00
+
+"""
+from collections.abc import Sequence
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision: str = {rev!r}
+down_revision: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = ({name!r},)
+depends_on: str | Sequence[str] | None = {depends!r}
+
+
+def upgrade() -> None:
+    op.create_table('{name}_items',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('label', sa.String(length=50), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_{name}_items'))
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('{name}_items')
+'''
+
+NEXT = '''"""step {i} of {name}
+
+Revision ID: {rev}
+Revises: {parent}
+Create Date: 2026-11-25 00:00:00
+
+"""
+from collections.abc import Sequence
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision: str = {rev!r}
+down_revision: str | Sequence[str] | None = {parent!r}
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.execute("{up}")
+
+
+def downgrade() -> None:
+    op.execute("{down}")
+'''
+
+
+def make_project(root: Path, modules: int, per_module: int) -> int:
+    """The repository plus `modules` generated modules of `per_module` revisions each."""
+    copy_project(root)
+    users_base = next((root / "services/users/migrations").glob("a2aa*")).name.split("_")[0]
+    manifest = root / "migrations.yaml"
+    entries = []
+    for m in range(modules):
+        name = f"g{m:02d}"
+        package = root / "services" / name
+        (package / "migrations").mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "models.py").write_text(MODELS.format(name=name))
+        parent = None
+        for i in range(per_module):
+            rev = f"{name}{i:010d}"
+            template = FIRST if i == 0 else NEXT
+            # later revisions create and drop the label's index in turn, ending with it made
+            create = f"CREATE INDEX ix_{name}_items_label ON {name}_items (label)"
+            drop = f"DROP INDEX ix_{name}_items_label"
+            up, down = (create, drop) if i % 2 else (drop, create)
+            text = template.format(
+                name=name, rev=rev, parent=parent, i=i, depends=users_base, up=up, down=down
+            )
+            (package / "migrations" / f"{rev}_step.py").write_text(text)
+            parent = rev
+        entries.append(f"  - name: {name}\n    depends_on: [users]\n")
+    manifest.write_text(manifest.read_text() + "".join(entries))
+    from shared.migrate.inifile import write_locations
+    from shared.migrate.manifest import load_manifest
+
+    write_locations(load_manifest(manifest))
+    return 6 + modules * per_module
+
+
+@dataclass
+class Bench:
+    root: Path
+    server: str
+    repeat: int
+    env: dict[str, str]
+
+    def database(self) -> str:
+        name = f"bench_{uuid.uuid4().hex[:10]}"
+        pg.execute(self.server, f'CREATE DATABASE "{name}"')
+        return make_url(self.server).set(database=name).render_as_string(hide_password=False)
+
+    def drop(self, url: str) -> None:
+        name = make_url(url).database
+        pg.execute(self.server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def run(self, argv: list[str], url: str, extra: dict[str, str] | None = None) -> float:
+        env = {**self.env, "DATABASE_URL": url, **(extra or {})}
+        started = time.perf_counter()
+        done = subprocess.run(argv, cwd=self.root, env=env, capture_output=True, text=True)
+        elapsed = time.perf_counter() - started
+        if done.returncode != 0:
+            sys.exit(f"{' '.join(argv)} failed: {done.stderr.strip()[-400:]}")
+        return elapsed
+
+    def median(
+        self,
+        argv: list[str],
+        url: str,
+        after: Callable[[], None] | None = None,
+        extra: dict[str, str] | None = None,
+        repeat: int | None = None,
+    ) -> float:
+        times = []
+        for _ in range(repeat or self.repeat):
+            times.append(self.run(argv, url, extra))
+            if after:
+                after()
+        return statistics.median(times)
+
+
+def new_files(root: Path) -> Callable[[], None]:
+    """A clean-up that removes the revision files a command wrote."""
+    before = set(root.glob("services/*/migrations/*.py"))
+
+    def clean() -> None:
+        for path in set(root.glob("services/*/migrations/*.py")) - before:
+            path.unlink()
+
+    return clean
+
+
+@contextmanager
+def server_url() -> Iterator[str]:
+    given = os.environ.get("TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    from shared import devserver
+
+    url, handle = devserver.start(Path(tempfile.mkdtemp()) / "pgdata", keep_running=False)
+    try:
+        yield url
+    finally:
+        handle.cleanup()
+
+
+def no_pyc(root: Path) -> None:
+    for cache in root.glob("services/*/migrations/__pycache__"):
+        for path in cache.glob("*.pyc"):
+            path.unlink()
+
+
+def no_index(root: Path) -> None:
+    for path in root.glob("services/*/migrations/__pycache__/migrate-index*"):
+        path.unlink()
+
+
+def round_trips(bench: Bench, argv: list[str], url: str) -> int:
+    """Messages sent to the server by one command (strace counts sendto calls)."""
+    if not shutil.which("strace"):
+        return -1
+    env = {**bench.env, "DATABASE_URL": url}
+    done = subprocess.run(
+        ["strace", "-f", "-c", "-e", "trace=sendto", *argv],
+        cwd=bench.root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    found = re.search(r"\s(\d+)\s+(?:\d+\s+)?sendto", done.stderr)
+    return int(found.group(1)) if found else -1
+
+
+def max_rss_mb(bench: Bench, argv: list[str], url: str) -> float:
+    env = {**bench.env, "DATABASE_URL": url}
+    done = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", *argv], cwd=bench.root, env=env, capture_output=True, text=True
+    )
+    return int(done.stderr.strip().splitlines()[-1]) / 1024
+
+
+def shape(name: str, server: str, repeat: int, full_repeat: int) -> list[tuple[str, str]]:
+    modules, per_module = SHAPES[name]
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        count = make_project(root, modules, per_module)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        bench = Bench(root, server, repeat, env)
+        migrate, alembic, python = str(BIN / "migrate"), str(BIN / "alembic"), sys.executable
+        module = "g00" if modules else "users"
+        url = bench.database()
+        try:
+            bench.run([migrate, "heads"], url)  # the first run reads every file (and caches)
+            full_ours = bench.median([migrate, "up"], url, repeat=1)
+            floor_connect = bench.median(
+                [
+                    python,
+                    "-c",
+                    "import asyncio, asyncpg, os\n"
+                    "async def main():\n"
+                    "    c = await asyncpg.connect(os.environ['DATABASE_URL'])\n"
+                    "    await c.fetchval('SELECT 1')\n"
+                    "    await c.close()\n"
+                    "asyncio.run(main())",
+                ],
+                url.replace("+asyncpg", ""),
+            )
+            floor_pass = bench.median([python, "-c", "pass"], url)
+            floor_import = bench.median(
+                [python, "-c", "import alembic.runtime.migration, sqlalchemy, asyncpg, typer"], url
+            )
+            pairs = [
+                ("up (nothing to do)", [migrate, "up"], [alembic, "upgrade", "heads"], None),
+                ("status", [migrate, "status"], [alembic, "current"], None),
+                ("current", [migrate, "current"], [alembic, "current"], None),
+                ("heads", [migrate, "heads"], [alembic, "heads"], None),
+                ("history", [migrate, "history"], [alembic, "history"], None),
+                (
+                    "create --no-autogenerate",
+                    [migrate, "create", "x", "--module", module, "--no-autogenerate"],
+                    [alembic, "revision", "-m", "x", "--head", f"{module}@head"],
+                    new_files(root),
+                ),
+                ("check", [migrate, "check"], [alembic, "check"], None),
+            ]
+            rows.append((f"{name}: {count} revisions in {modules or 3} modules", ""))
+            floors = {"pass": floor_pass, "connect": floor_connect, "import": floor_import}
+            for label, ours, theirs, after in pairs:
+                repeat_here = 1 if label == "check" and count > 1000 else None
+                mine = bench.median(ours, url, after, repeat=repeat_here)
+                other = bench.median(theirs, url, after, repeat=repeat_here)
+                floor = floors["connect"] if label in ("up (nothing to do)", "status", "current") else None
+                ratio = f"{other / mine:5.1f}x faster" if mine < other else f"{mine / other:5.1f}x slower"
+                against = f"  floor x{mine / floor:4.1f}" if floor else ""
+                rows.append((f"  {label}", f"{mine:7.3f} s  alembic {other:7.3f} s  {ratio}{against}"))
+            for label, prepare in (("no .pyc", no_pyc), ("no .pyc, no index cache", no_index)):
+                extra = {"PYTHONDONTWRITEBYTECODE": "1"}
+
+                def cold() -> None:
+                    no_pyc(root)
+                    if prepare is no_index:
+                        no_index(root)
+
+                cold()
+                mine = bench.median([migrate, "up"], url, cold, extra)
+                other = bench.median([alembic, "upgrade", "heads"], url, cold, extra)
+                rows.append(
+                    (
+                        f"  up (nothing to do), {label}",
+                        f"{mine:7.3f} s  alembic {other:7.3f} s  {other / mine:5.1f}x faster",
+                    )
+                )
+            bench.run([migrate, "heads"], url)  # the index again, for what follows
+            rows.append(("  --help", f"{bench.median([migrate, '--help'], url):7.3f} s"))
+            completion = bench.median(
+                [migrate],
+                url,
+                extra={"_MIGRATE_COMPLETE": "complete_bash", "COMP_WORDS": "migrate u", "COMP_CWORD": "1"},
+            )
+            rows.append(("  shell completion", f"{completion:7.3f} s"))
+            rows.append(
+                (
+                    "  floors",
+                    f"python -c pass {floor_pass:.3f} s; connect + SELECT 1 {floor_connect:.3f} s; "
+                    f"imports {floor_import:.3f} s",
+                )
+            )
+        finally:
+            bench.drop(url)
+        rows += full_apply(bench, count, full_ours, full_repeat)
+    return rows
+
+
+def full_apply(bench: Bench, count: int, first: float, repeat: int) -> list[tuple[str, str]]:
+    migrate, alembic = str(BIN / "migrate"), str(BIN / "alembic")
+    sql_path = bench.root / "up.sql"
+    with open(sql_path, "w") as out:
+        subprocess.run(
+            [migrate, "--database-url", "postgresql://x@127.0.0.1:9/x", "up", "--sql"],
+            cwd=bench.root,
+            env=bench.env,
+            stdout=out,
+            check=True,
+        )
+
+    def fresh(argv: list[str]) -> float:
+        times = []
+        for _ in range(repeat):
+            url = bench.database()
+            try:
+                times.append(bench.run(argv, url))
+            finally:
+                bench.drop(url)
+        return statistics.median(times)
+
+    psql_url = bench.server.replace("+asyncpg", "")
+    parsed = make_url(psql_url)
+    psql = ["psql", "-q", "-X", "-v", "ON_ERROR_STOP=1", "-f", str(sql_path)]
+
+    def psql_argv(url: str) -> list[str]:
+        return [*psql, make_url(url).set(drivername="postgresql").render_as_string(False)]
+
+    times = []
+    for _ in range(repeat):
+        url = bench.database()
+        try:
+            started = time.perf_counter()
+            subprocess.run(psql_argv(url), check=True, capture_output=True, env=bench.env)
+            times.append(time.perf_counter() - started)
+        finally:
+            bench.drop(url)
+    floor = statistics.median(times)
+    ours = fresh([migrate, "up"])
+    theirs = fresh([alembic, "upgrade", "heads"])
+    url = bench.database()
+    try:
+        trips = round_trips(bench, [migrate, "up"], url)
+    finally:
+        bench.drop(url)
+    url = bench.database()
+    try:
+        psql_trips = round_trips(bench, psql_argv(url), url)
+    finally:
+        bench.drop(url)
+    url = bench.database()
+    try:
+        rss = max_rss_mb(bench, [migrate, "up"], url)
+    finally:
+        bench.drop(url)
+    del parsed
+    return [
+        (
+            f"  full apply from empty ({count})",
+            f"{ours:7.3f} s  alembic {theirs:7.3f} s  {theirs / ours:5.1f}x faster  "
+            f"psql x{ours / floor:4.2f} (psql {floor:.3f} s)",
+        ),
+        (
+            "  messages sent per revision",
+            f"migrate {trips / count:5.1f}  psql {psql_trips / count:5.1f}",
+        ),
+        ("  memory of the full apply", f"{rss:7.1f} MB"),
+    ]
+
+
+def main() -> None:
+    chosen = (sys.argv[1] if len(sys.argv) > 1 else "small,wide,deep").split(",")
+    repeat = int(os.environ.get("REPEAT", "5"))
+    full_repeat = int(os.environ.get("FULL_REPEAT", "3"))
+    with server_url() as server:
+        for name in chosen:
+            for label, figures in shape(name, server, repeat, full_repeat):
+                print(f"{label:<44} {figures}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
