@@ -5,36 +5,45 @@ UV := $(shell command -v uv 2>/dev/null || echo .bootstrap/bin/uv)
 BIN := .venv/bin
 MIGRATE := $(BIN)/migrate
 PGDATA := .pgdata
-branch ?=
-module ?= $(branch)
-m ?=
-BRANCH_OPT := $(if $(branch),--branch $(branch))
+# m, module and branch reach the shell through the environment, never pasted into a
+# command: whatever they hold ($, backticks, quotes) stays text
+export MIGRATE_MESSAGE := $(value m)
+export MIGRATE_MODULE := $(or $(value module),$(value branch))
+export MIGRATE_BRANCH := $(value branch)
+BRANCH_OPT = $${MIGRATE_BRANCH:+--branch "$$MIGRATE_BRANCH"}
 
-.PHONY: help install demo dev-db test lint bench migrate-up migrate-down migrate-create \
-	migrate-current migrate-history migrate-status migrate-check
+.PHONY: help install demo dev-db dev-db-stop test lint bench clean migrate-up migrate-down \
+	migrate-create migrate-current migrate-history migrate-status migrate-check
 
 help:
 	@echo "make demo                 build every module's schema (embedded PostgreSQL if DATABASE_URL is unset)"
 	@echo "make test                 lint, type-check and run the test suite"
 	@echo "make migrate-up|down|current|history|status [branch=NAME]"
 	@echo "make migrate-create m='message' module=NAME"
-	@echo "make migrate-check        the CI gate: drift, heads, ownership, dependencies"
+	@echo "make migrate-check        the CI gate: drift, heads, ownership, dependencies, downgrades"
 	@echo "make dev-db               start the embedded PostgreSQL and print its URL"
-	@echo "make bench [N=2000]       print what each command costs with N revisions in one module"
+	@echo "make dev-db-stop          stop it (its data stays in $(PGDATA)/)"
+	@echo "make bench                print what each command costs, beside plain Alembic"
+	@echo "make clean                remove .venv, .bootstrap, caches (not $(PGDATA)/)"
 
 .bootstrap/bin/uv:
 	$(PYTHON) -m venv .bootstrap
 	.bootstrap/bin/pip install --quiet uv
 
-# .venv is synced again only when pyproject.toml or uv.lock is newer than it
+# .venv is synced again only when pyproject.toml or uv.lock is newer than it; the project's
+# own modules are compiled too, so no command compiles them on every run
 install: $(MIGRATE)
 
 $(MIGRATE): pyproject.toml uv.lock | $(if $(findstring .bootstrap,$(UV)),.bootstrap/bin/uv)
 	@$(UV) sync --locked --quiet
+	@$(BIN)/python -m compileall -q shared services alembic > /dev/null
 	@touch $@
 
 dev-db: install
 	@$(BIN)/python -W ignore -m shared.devserver $(PGDATA)
+
+dev-db-stop: install
+	@$(BIN)/python -W ignore -m shared.devserver --stop $(PGDATA)
 
 demo: install
 	@set -e; \
@@ -44,18 +53,25 @@ demo: install
 		export DATABASE_URL; \
 	fi; \
 	$(MIGRATE) up; \
-	$(MIGRATE) status
+	$(MIGRATE) status; \
+	echo; \
+	echo "Next: run migrate from the project's environment, e.g. .venv/bin/migrate status"; \
+	echo "(or: source .venv/bin/activate), with DATABASE_URL=\$$(make -s dev-db) set"
 
 test: install lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 bench: install
-	$(BIN)/python -m tests.bench_many_revisions
+	$(BIN)/python -m tests.bench
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+clean:
+	rm -rf .venv .bootstrap .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path './$(PGDATA)/*' -exec rm -rf {} +
 
 migrate-up: install
 	$(MIGRATE) up $(BRANCH_OPT)
@@ -64,9 +80,9 @@ migrate-down: install
 	$(MIGRATE) down $(BRANCH_OPT)
 
 migrate-create: install
-	@test -n "$(m)" || { echo "usage: make migrate-create m='message' module=NAME" >&2; exit 2; }
-	@test -n "$(module)" || { echo "usage: make migrate-create m='message' module=NAME" >&2; exit 2; }
-	$(MIGRATE) create "$(m)" --module $(module)
+	@test -n "$$MIGRATE_MESSAGE" || { echo "usage: make migrate-create m='message' module=NAME" >&2; exit 2; }
+	@test -n "$$MIGRATE_MODULE" || { echo "usage: make migrate-create m='message' module=NAME" >&2; exit 2; }
+	$(MIGRATE) create "$$MIGRATE_MESSAGE" --module "$$MIGRATE_MODULE"
 
 migrate-current: install
 	$(MIGRATE) current $(BRANCH_OPT)

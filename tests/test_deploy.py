@@ -338,4 +338,5 @@ def test_log_records_up_and_down_with_who_and_checksum(project: Project) -> None
         "MS",
         "BY",
         "CHECKSUM",
+        "NOTE",
     ]

@@ -82,11 +82,20 @@ def test_history_lists_each_module_newest_first(project: Project) -> None:
     lines = result.out.splitlines()
     assert [line for line in lines if line.endswith(":")] == ["users:", "agents:", "billing:"]
     agents = lines[lines.index("agents:") + 1 :]
-    assert agents[0].endswith("add column X to agents")
-    assert "file: services/agents/migrations/" in agents[1]
-    assert any("depends on:" in line for line in agents[:6])
+    assert agents[0].startswith("  [ ] ")  # a database is configured: not applied yet
+    assert agents[0].endswith("add column X to agents  (head)")
+    assert "file: services/agents/migrations/" in agents[2]
+    assert any("depends on:" in line for line in agents[:8])
     data = json.loads(project.migrate("history", "--branch", "agents", "--json").out)
     [module] = data["modules"]
     first, second = module["revisions"][1], module["revisions"][0]
     assert second["parents"] == [first["revision"]] and first["parents"] == []
+    assert second["head"] is True and first["head"] is False and second["applied"] is False
     assert Path(project.root / second["path"]).is_file()
+    assert project.migrate("up", "--branch", "agents").code == 0
+    marked = project.migrate("history", "-b", "agents").out.splitlines()
+    assert all(line.startswith("  [X] ") for line in marked[1:])
+    unconfigured = project.migrate("history", url=False)
+    assert (
+        unconfigured.code == 0 and "[X]" not in unconfigured.out and "[ ]" not in unconfigured.out
+    )

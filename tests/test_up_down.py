@@ -28,7 +28,7 @@ def test_up_builds_every_module_and_status_reads_up_to_date(project: Project) ->
 
     result = project.migrate("up")
     assert result.code == 0, result.err
-    assert "Applying users" in result.out and "Applied 6 revisions." in result.out
+    assert "Applying users" in result.out and "Applied 6 revisions in " in result.out
 
     url = project.database_url
     assert pg.tables(url) == ALL_TABLES
@@ -141,11 +141,12 @@ def test_current_names_each_module(project: Project) -> None:
     expected = heads(project)
     result = project.migrate("current", "--json")
     assert json.loads(result.out) == {
+        "version": 1,
         "modules": [
             {"module": "users", "branch": "users", "current": pg_current(project, "users")},
             {"module": "agents", "branch": "agents", "current": None},
             {"module": "billing", "branch": "billing", "current": expected["billing"]},
-        ]
+        ],
     }
     one = project.migrate("current", "--branch", "billing")
     assert one.out.split() == ["MODULE", "CURRENT", "billing", expected["billing"]]

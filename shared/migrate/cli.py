@@ -1,35 +1,36 @@
-"""The `migrate` command line: parses flags, calls one command, renders, maps errors to exits."""
+"""The `migrate` command line: parses flags, calls one command, renders, maps errors to exits.
+
+Alembic and SQLAlchemy load only when a command runs them, so --help and completion stay quick.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import sys
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from shared.migrate.errors import EXIT_FAILED, MigrateError
-from shared.migrate.manifest import Manifest, find_manifest, load_manifest, parse_duration
+from shared.migrate.errors import EXIT_FAILED, ConfigError, MigrateError
 
 if TYPE_CHECKING:
     from shared.migrate.commands import RunOptions, Target
-    from shared.migrate.state import Position
-
-# Alembic and SQLAlchemy load only when a command runs, so --help and completion stay quick.
+    from shared.migrate.manifest import Manifest
+    from shared.migrate.progress import Progress
 
 T = TypeVar("T")
+SETTINGS = {"help_option_names": ["-h", "--help"]}
 
 app = typer.Typer(
     help="Per-module Alembic migrations for a monorepo sharing one PostgreSQL database.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: rendering it with rich costs 100 ms on every --help
+    context_settings=SETTINGS,
 )
 
 Branch = Annotated[
@@ -45,16 +46,48 @@ LockWait = Annotated[
         show_default=False,
     ),
 ]
+LockTimeout = Annotated[
+    str | None,
+    typer.Option(
+        "--lock-timeout", help="How long a statement may wait for a table lock (e.g. 5s)."
+    ),
+]
+StatementTimeout = Annotated[
+    str | None,
+    typer.Option("--statement-timeout", help="How long one statement may run (0: no limit)."),
+]
+Retries = Annotated[
+    int | None,
+    typer.Option(
+        "--retries",
+        min=0,
+        max=100,
+        help="How often a revision that hit lock_timeout is tried again (default: the "
+        "manifest's lock_retries, 3).",
+        show_default=False,
+    ),
+]
 Plan = Annotated[bool, typer.Option("--plan", help="Show what would run; change nothing.")]
+ShadowUrl = Annotated[
+    str | None,
+    typer.Option(
+        help="Server for the shadow database; default: $SHADOW_DATABASE_URL, else the "
+        "database URL's server."
+    ),
+]
 
 
-@dataclass
 class Globals:
-    config: Path | None = None
-    database_url: str | None = None
-    debug: bool = False
+    """The options given before the command."""
+
+    def __init__(self) -> None:
+        self.config: Path | None = None
+        self.database_url: str | None = None
+        self.debug = False
 
     def manifest(self) -> Manifest:
+        from shared.migrate.manifest import find_manifest, load_manifest
+
         return load_manifest(self.config or find_manifest(Path.cwd()))
 
     def target(self) -> Target:
@@ -62,8 +95,20 @@ class Globals:
 
         return Target(self.manifest(), self.database_url)
 
+    def module_name(self, branch: str | None) -> str | None:
+        """The module a --branch names (its name, whatever label was given), or None."""
+        return self.manifest().module(branch).name if branch else None
+
 
 state = Globals()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"migrate {version('monorepo-migrate')}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -83,29 +128,61 @@ def main_options(
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
 ) -> None:
     state.config, state.database_url, state.debug = config, database_url, debug
 
 
+def _through_make(message: str) -> str:
+    """Run by `make migrate-*`, an option is a make variable: say `branch=agents`."""
+    if not os.environ.get("MAKELEVEL"):
+        return message
+    return re.sub(
+        r"--(branch|module)(?:[ =]([A-Za-z0-9_]+))?",
+        lambda m: f"{m.group(1)}={m.group(2) or 'NAME'}",
+        message,
+    )
+
+
+def _error(text: str) -> None:
+    from shared.migrate import output
+
+    if output.fancy(sys.stderr):
+        from rich.text import Text
+
+        line = Text.assemble(("error: ", "bold red"), text)
+        output.console(err=True).print(line, highlight=False, soft_wrap=True)
+    else:
+        sys.stderr.write(f"error: {text}\n")
+
+
 @contextmanager
 def _errors() -> Iterator[None]:
+    import traceback
+
     try:
         yield
     except MigrateError as exc:
         if state.debug:
             traceback.print_exc()
-        typer.echo(f"error: {exc}", err=True)
+        _error(_through_make(str(exc)))
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
+        sys.stderr.write("interrupted\n")
         raise typer.Exit(130) from None
     except Exception as exc:  # a bug of ours: still one line, the traceback behind --debug
         if state.debug:
             traceback.print_exc()
-        typer.echo(
-            f"error: unexpected {type(exc).__name__}: {exc}; run again with --debug for the "
-            "traceback and report it",
-            err=True,
+        from shared.migrate.errors import shown
+
+        _error(
+            f"unexpected {type(exc).__name__}: {shown(str(exc), 300)}; run again with --debug "
+            "for the traceback and report it"
         )
         raise typer.Exit(EXIT_FAILED) from None
 
@@ -115,18 +192,6 @@ def _call(fn: Callable[[], T]) -> T:
         return fn()
 
 
-LockTimeoutOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--lock-timeout", help="How long a statement may wait for a table lock (e.g. 5s)."
-    ),
-]
-StatementTimeoutOpt = Annotated[
-    str | None,
-    typer.Option("--statement-timeout", help="How long one statement may run (0: no limit)."),
-]
-
-
 def _options(
     plan: bool,
     lock_wait: str | None,
@@ -134,9 +199,11 @@ def _options(
     statement_timeout: str | None,
     retries: int | None = None,
     allow_unknown: bool = False,
+    quiet: bool = False,
 ) -> RunOptions:
     from shared.migrate import output
     from shared.migrate.commands import RunOptions
+    from shared.migrate.manifest import parse_duration
 
     def duration(value: str | None, flag: str) -> float | None:
         return None if value is None else parse_duration(value, flag)
@@ -148,21 +215,16 @@ def _options(
         statement_timeout=duration(statement_timeout, "--statement-timeout"),
         retries=retries,
         allow_unknown=allow_unknown,
-        progress=output.LineProgress(),
+        progress=output.LineProgress(quiet=True) if quiet else output.progress(),
     )
 
 
-Retries = Annotated[
-    int | None,
-    typer.Option(
-        "--retries",
-        min=0,
-        max=100,
-        help="How often a revision that hit lock_timeout is tried again (default: the "
-        "manifest's lock_retries, 3).",
-        show_default=False,
-    ),
-]
+def _run(options: RunOptions, fn: Callable[[], T]) -> T:
+    progress: Progress = options.progress
+    try:
+        return _call(fn)
+    finally:
+        progress.close()
 
 
 @app.command()
@@ -182,8 +244,8 @@ def up(
     ] = None,
     plan: Plan = False,
     lock_wait: LockWait = None,
-    lock_timeout: LockTimeoutOpt = None,
-    statement_timeout: StatementTimeoutOpt = None,
+    lock_timeout: LockTimeout = None,
+    statement_timeout: StatementTimeout = None,
     retries: Retries = None,
     allow_unknown: Annotated[
         bool,
@@ -193,6 +255,7 @@ def up(
             "deploy), exit 0 without touching it.",
         ),
     ] = False,
+    as_json: Json = False,
 ) -> None:
     """Apply pending revisions: every module, one module (with its dependencies), or up to R."""
     from shared.migrate import commands, output
@@ -201,12 +264,17 @@ def up(
         start, _, revision = revision.partition(":")  # Alembic's `R:heads` form
         revision = revision or None
     options = _call(
-        lambda: _options(plan, lock_wait, lock_timeout, statement_timeout, retries, allow_unknown)
+        lambda: _options(
+            plan, lock_wait, lock_timeout, statement_timeout, retries, allow_unknown, as_json
+        )
     )
-    result = _call(
-        lambda: commands.up(state.target(), branch, revision, sql=sql, start=start, options=options)
+    result = _run(
+        options,
+        lambda: commands.up(
+            state.target(), branch, revision, sql=sql, start=start, options=options
+        ),
     )
-    typer.echo(output.run_summary(result, "up"))
+    output.run_summary(result, "up", as_json)
 
 
 @app.command()
@@ -221,18 +289,22 @@ def down(
     ] = False,
     plan: Plan = False,
     lock_wait: LockWait = None,
-    lock_timeout: LockTimeoutOpt = None,
-    statement_timeout: StatementTimeoutOpt = None,
+    lock_timeout: LockTimeout = None,
+    statement_timeout: StatementTimeout = None,
     retries: Retries = None,
+    as_json: Json = False,
 ) -> None:
     """Roll back one revision of a module, or down to R."""
     from shared.migrate import commands, output
 
-    options = _call(lambda: _options(plan, lock_wait, lock_timeout, statement_timeout, retries))
-    result = _call(
-        lambda: commands.down(state.target(), branch, revision, cascade=cascade, options=options)
+    options = _call(
+        lambda: _options(plan, lock_wait, lock_timeout, statement_timeout, retries, quiet=as_json)
     )
-    typer.echo(output.run_summary(result, "down"))
+    result = _run(
+        options,
+        lambda: commands.down(state.target(), branch, revision, cascade=cascade, options=options),
+    )
+    output.run_summary(result, "down", as_json)
 
 
 @app.command()
@@ -261,7 +333,8 @@ def resolve(
     from shared.migrate import commands, output
 
     options = _call(lambda: _options(False, lock_wait, None, None))
-    result = _call(
+    result = _run(
+        options,
         lambda: commands.resolve(
             state.target(),
             accept=accept,
@@ -269,9 +342,9 @@ def resolve(
             rolled_back=rolled_back,
             reason=reason,
             options=options,
-        )
+        ),
     )
-    typer.echo(output.resolution(result))
+    output.resolution(result)
 
 
 @app.command("log")
@@ -280,9 +353,9 @@ def log_(branch: Branch = None, as_json: Json = False) -> None:
     from shared.migrate import commands, output
 
     target = _call(state.target)
-    name = _call(lambda: target.manifest.module(branch).name) if branch else None
+    name = _call(lambda: state.module_name(branch))
     entries = _call(lambda: commands.log(target))
-    typer.echo(output.log([e for e in entries if name is None or e.module == name], as_json))
+    output.log([e for e in entries if name is None or e.module == name], as_json)
 
 
 @app.command()
@@ -300,10 +373,8 @@ def create(
     no_autogenerate: Annotated[
         bool, typer.Option("--no-autogenerate", help="Write an empty revision.")
     ] = False,
-    shadow_url: Annotated[
-        str | None,
-        typer.Option(help="Server for the shadow database; default: the database URL's server."),
-    ] = None,
+    shadow_url: ShadowUrl = None,
+    as_json: Json = False,
 ) -> None:
     """Write a new revision for one module, from its models (autogenerate) or empty."""
     from shared.migrate import commands, output
@@ -315,14 +386,12 @@ def create(
             target, text, name, autogenerate=not no_autogenerate, shadow_url=shadow_url
         )
     )
-    typer.echo(output.created(result, target.manifest.root))
+    output.created(result, target.manifest.root, as_json)
 
 
 def _create_arguments(
     manifest: Manifest, message: str | None, message_option: str | None, module: str | None
 ) -> tuple[str, str]:
-    from shared.migrate.errors import ConfigError
-
     if message is not None and message_option is not None:
         raise ConfigError("give the message once: as the argument or with -m, not both")
     text = message if message is not None else message_option
@@ -331,7 +400,7 @@ def _create_arguments(
         raise ConfigError(f"the revision needs a message; for example: {example}")
     if module is None:
         raise ConfigError(
-            f"name the module the revision is for with --module (or -b); modules: "
+            "name the module the revision is for with --module (or -b); modules: "
             f"{', '.join(manifest.names)}; for example: {example}"
         )
     return text, module
@@ -342,22 +411,29 @@ def current(branch: Branch = None, as_json: Json = False) -> None:
     """Show the revision each module is at."""
     from shared.migrate import commands, output
 
-    positions = _call(lambda: _only(commands.status(state.target()).positions, branch))
-    typer.echo(output.current(positions, as_json))
+    result = _call(lambda: commands.status(state.target()))
+    name = _call(lambda: state.module_name(branch))
+    output.current([p for p in result.positions if name in (None, p.module)], as_json)
 
 
 @app.command()
 def status(
+    branch: Branch = None,
     as_json: Json = False,
     check: Annotated[
         bool, typer.Option("--check", help="Exit 1 unless every module is up to date.")
     ] = False,
 ) -> None:
     """One row per module: current revision, head, pending count, state."""
+    from dataclasses import replace
+
     from shared.migrate import commands, output
 
     result = _call(lambda: commands.status(state.target()))
-    typer.echo(output.status(result, as_json))
+    name = _call(lambda: state.module_name(branch))
+    if name is not None:
+        result = replace(result, positions=[p for p in result.positions if p.module == name])
+    output.status(result, as_json)
     if check and (
         any(p.state != "up to date" for p in result.positions) or not result.version_table_ok
     ):
@@ -367,15 +443,18 @@ def status(
 @app.command()
 def history(
     branch: Branch = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show files.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show parents, files, dependencies.")
+    ] = False,
     as_json: Json = False,
 ) -> None:
-    """List revisions per module, newest first."""
+    """List revisions per module, newest first; [X] applied, [ ] not, when the database can
+    be read."""
     from shared.migrate import commands, output
 
-    manifest = _call(state.manifest)
-    data = _call(lambda: commands.history(manifest, branch))
-    typer.echo(output.history(data, manifest.root, verbose, as_json))
+    target = _call(state.target)
+    result = _call(lambda: commands.history(target, branch))
+    output.history(result.modules, target.manifest.root, verbose, as_json, result.applied)
 
 
 @app.command()
@@ -383,18 +462,12 @@ def heads(branch: Branch = None, as_json: Json = False) -> None:
     """Show each module's head revision."""
     from shared.migrate import commands, output
 
-    typer.echo(output.heads(_call(lambda: commands.heads(state.manifest(), branch)), as_json))
-
-
-ShadowUrl = Annotated[
-    str | None,
-    typer.Option(help="Server for the shadow database; default: the database URL's server."),
-]
+    output.heads(_call(lambda: commands.heads(state.manifest(), branch)), as_json)
 
 
 @app.command()
 def owners(
-    module: Branch = None,
+    branch: Branch = None,
     as_json: Json = False,
     shadow_url: ShadowUrl = None,
 ) -> None:
@@ -402,13 +475,14 @@ def owners(
     from shared.migrate import commands, output
 
     target = _call(state.target)
-    name = _call(lambda: target.manifest.module(module).name) if module else None
+    name = _call(lambda: state.module_name(branch))
     data = _call(lambda: commands.owners(target, shadow_url))
-    typer.echo(output.owners(data, name, as_json))
+    output.owners(data, name, as_json)
 
 
 @app.command()
 def check(
+    branch: Branch = None,
     as_json: Json = False,
     shadow_url: ShadowUrl = None,
     all_revisions: Annotated[
@@ -425,14 +499,16 @@ def check(
     from shared.migrate import commands, output
 
     result = _call(lambda: commands.check(state.target(), shadow_url, all_revisions=all_revisions))
-    typer.echo(output.findings(result.findings, as_json))
-    if not result.ok:
+    name = _call(lambda: state.module_name(branch))
+    found = [f for f in result.findings if name is None or f.module in (name, "-")]
+    output.findings(found, as_json)
+    if found:
         raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()
 def merge(
-    module: Annotated[str, typer.Option("--module", "--branch", "-b", help="The module.")],
+    branch: Annotated[str, typer.Option("--module", "--branch", "-b", help="The module.")],
     message: Annotated[
         str | None, typer.Option("--message", "-m", help="The merge's message.")
     ] = None,
@@ -441,17 +517,37 @@ def merge(
     from shared.migrate import commands, output
 
     manifest = _call(state.manifest)
-    result = _call(lambda: commands.merge(manifest, module, message))
+    result = _call(lambda: commands.merge(manifest, branch, message))
     if result.path is None:
-        typer.echo(f"Module '{result.module}' has one head; nothing to merge.")
+        output.say(f"Module '{result.module}' has one head; nothing to merge.")
     else:
-        typer.echo(output.created(result, manifest.root))
+        output.created(result, manifest.root)
+
+
+@app.command()
+def graph(
+    revisions: Annotated[
+        bool,
+        typer.Option(
+            "--revisions", help="Each module's chain of revisions and their cross-module links."
+        ),
+    ] = False,
+    dot: Annotated[bool, typer.Option("--dot", help="Graphviz dot instead of Mermaid.")] = False,
+) -> None:
+    """The modules and their depends_on as a diagram (Mermaid, or Graphviz with --dot)."""
+    from shared.migrate import diagram
+    from shared.migrate.graph import load_graph
+
+    manifest = _call(state.manifest)
+    loaded = _call(lambda: load_graph(manifest)) if revisions else None
+    sys.stdout.write(diagram.render(manifest, loaded, "dot" if dot else "mermaid"))
 
 
 module_app = typer.Typer(
     help="Manage the modules listed in migrations.yaml.",
     no_args_is_help=True,
     rich_markup_mode=None,
+    context_settings=SETTINGS,
 )
 app.add_typer(module_app, name="module")
 
@@ -466,22 +562,15 @@ def module_add(
 ) -> None:
     """Create services/NAME (package, models.py, migrations/) and list it in migrations.yaml
     and alembic.ini."""
-    from shared.migrate import commands
+    from shared.migrate import commands, output
 
     manifest = _call(state.manifest)
     updated = _call(lambda: commands.add_module(manifest, name, depends_on or []))
     module = updated.module(name)
-    typer.echo(
+    output.say(
         f"Added module '{name}': {module.path.relative_to(updated.root)}/ "
         f'(models: {module.models}); next: migrate create "create {name}" --module {name}'
     )
-
-
-def _only(positions: list[Position], branch: str | None) -> list[Position]:
-    if branch is None:
-        return positions
-    module = state.manifest().module(branch)
-    return [p for p in positions if p.module == module.name]
 
 
 _VALUED_GLOBALS = ("--config", "-c", "--database-url")
@@ -516,9 +605,9 @@ def _app_for(argv: list[str]) -> typer.Typer:
         return app  # unknown: the full app says so, listing the commands
     single = typer.Typer(
         no_args_is_help=True,
-        add_completion=False,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
+        context_settings=SETTINGS,
     )
     single.registered_callback = app.registered_callback
     single.registered_commands = commands

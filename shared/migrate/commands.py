@@ -14,7 +14,7 @@ from shared.migrate.graph import Revision, RevisionGraph, load_graph
 from shared.migrate.manifest import Manifest, Module
 from shared.migrate.planner import Step
 from shared.migrate.progress import Progress, RunResult
-from shared.migrate.session import Session, run_session, session_settings
+from shared.migrate.session import Session, run_async, run_session, session_settings, with_session
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -379,22 +379,38 @@ def log(target: Target) -> list[recorder.LogEntry]:
     return run_session(target.url, "log", work)
 
 
-def history(manifest: Manifest, branch: str | None = None) -> dict[str, list[Revision]]:
-    """`migrate history`: each module's revisions, newest first (no database, no models)."""
+@dataclass(frozen=True)
+class History:
+    modules: dict[str, list[Revision]]  # each module's revisions, newest first
+    applied: set[str] | None  # None: no database was configured, or it could not be read
+
+
+def history(target: Target, branch: str | None = None) -> History:
+    """`migrate history`: each module's revisions, newest first, and which are applied when
+    a database is configured and answers within a moment (no models are imported)."""
+    manifest = target.manifest
     graph = load_graph(manifest)
     modules = [manifest.module(branch)] if branch else list(manifest.modules)
-    return {m.name: graph.of_module(m.name) for m in modules}
+    return History({m.name: graph.of_module(m.name) for m in modules}, _applied(target, graph))
 
 
-def applied_revisions(target: Target) -> set[str] | None:
-    """The revisions applied in the database, or None when it cannot be read (history's
-    marks are a bonus, never a reason to fail)."""
+def _applied(target: Target, graph: RevisionGraph) -> set[str] | None:
+    """Marks are a bonus, never a reason to fail or to wait."""
+    import asyncio
+
     try:
-        graph = load_graph(target.manifest)
-        db = run_session(
-            target.url, "history", lambda s: state.read_state(s.conn, target.manifest.settings)
-        )
-    except MigrateError:
+        url = target.url
+        if url.source == "the built-in default":
+            return None
+
+        async def read(session: Session) -> state.DatabaseState:
+            return await state.read_state(session.conn, target.manifest.settings)
+
+        async def quick() -> state.DatabaseState:
+            return await asyncio.wait_for(with_session(url, "history", read), timeout=3)
+
+        db = run_async(quick)
+    except (MigrateError, TimeoutError):
         return None
     return db.applied(graph)
 

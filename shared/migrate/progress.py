@@ -29,6 +29,9 @@ class Progress:
     ) -> None:
         """A statement hit lock_timeout; the revision runs again after `delay` seconds."""
 
+    def close(self) -> None:
+        """The run is over (a live display stops here)."""
+
 
 @dataclass(frozen=True)
 class RunResult:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 LOCK_CLASS = 0x6D696772  # "migr": the first half of the advisory lock key
 POLL_SECONDS = 0.2
-TELL_EVERY = 5.0  # seconds between "still waiting for the lock" lines
+TELL_EVERY = 1.0  # seconds between reports while waiting for the lock
 
 # Managed servers set idle and keepalive timeouts per role or database; a healthy migration
 # must never be cut by them, and a server must notice a migrating client that died.

@@ -1,0 +1,246 @@
+"""The command line as people meet it: colour and live progress on a terminal (a real pty),
+plain text when piped, JSON for machines, the ecosystem's conventions, errors that carry their
+fix, and the Makefile."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+
+from tests import pg
+from tests.conftest import BIN, REPO, Project, Run
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def on_terminal(project: Project, *args: str, env: dict[str, str] | None = None) -> Run:
+    """Run `migrate` with its stdout and stderr on a pseudo-terminal, as in a shell."""
+    leader, follower = pty.openpty()
+    environ = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")}
+    environ.update(
+        {"DATABASE_URL": project.database_url, "TERM": "xterm-256color", "COLUMNS": "160"}
+    )
+    environ.update(env or {})
+    process = subprocess.Popen(
+        [str(BIN / "migrate"), *args],
+        cwd=project.root,
+        env=environ,
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([leader], [], [], 60)
+        if not ready:
+            process.kill()
+            break
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not data:
+            break
+        chunks.append(data)
+    process.wait(timeout=60)
+    os.close(leader)
+    return Run(process.returncode, b"".join(chunks).decode(errors="replace"), "")
+
+
+# ---- output ------------------------------------------------------------------------------------
+
+
+def test_colour_on_a_terminal_plain_text_when_piped(project: Project) -> None:
+    assert project.migrate("up", "--branch", "users").code == 0
+    coloured = on_terminal(project, "status")
+    assert coloured.code == 0
+    assert ANSI.search(coloured.out), coloured.out
+    plain = ANSI.sub("", coloured.out)
+    assert "up to date" in plain and "not started" in plain
+    piped = project.migrate("status")
+    assert not ANSI.search(piped.out) and "not started" in piped.out
+    no_color = on_terminal(project, "status", env={"NO_COLOR": "1"})
+    assert not ANSI.search(no_color.out) and "not started" in no_color.out
+
+
+def test_live_progress_on_a_terminal(project: Project) -> None:
+    result = on_terminal(project, "up")
+    assert result.code == 0, result.out
+    text = ANSI.sub("", result.out)
+    for module in ("users", "agents", "billing"):
+        assert f"Applying {module} " in text
+    assert "6/6" in text or "5/6" in text  # the bar counts revisions, n of N
+    assert "Applied 6 revisions in" in text
+
+
+def test_json_documents_carry_a_version(project: Project) -> None:
+    assert project.migrate("up").code == 0
+    for args in (
+        ("status", "--json"),
+        ("current", "--json"),
+        ("heads", "--json"),
+        ("history", "--json"),
+        ("log", "--json"),
+        ("check", "--json"),
+        ("owners", "--json"),
+        ("up", "--json"),
+        ("down", "--branch", "billing", "--json"),
+    ):
+        result = project.migrate(*args)
+        assert result.code == 0, (args, result.err)
+        document = json.loads(result.out)
+        assert document["version"] == 1, args
+    again = json.loads(project.migrate("up", "--json").out)
+    assert [s["module"] for s in again["steps"]] == ["billing"]
+
+
+def test_history_marks_applied_heads_and_merges(project: Project) -> None:
+    assert project.migrate("up", "--branch", "users").code == 0
+    lines = project.migrate("history").out.splitlines()
+    users = lines[lines.index("users:") + 1 : lines.index("agents:")]
+    agents = lines[lines.index("agents:") + 1 : lines.index("billing:")]
+    assert all(line.startswith("  [X] ") for line in users)
+    assert all(line.startswith("  [ ] ") for line in agents)
+    assert users[0].endswith("(head)") and not users[1].endswith("(head)")
+    head = users[0].split()[1]
+    twin = project.write_revision("users", "d1a200000001", "pass", parent=users[1].split()[1])
+    assert twin.exists()
+    assert project.migrate("merge", "--module", "users", "-m", "join").code == 0
+    merged = project.migrate("history", "-b", "users").out.splitlines()
+    assert merged[1].endswith("join  (head, merge)")
+    assert any(head in line and "(head)" not in line for line in merged)
+
+
+def test_create_says_what_it_wrote(project: Project) -> None:
+    project.edit(
+        "services/agents/models.py",
+        "    name: Mapped[str] = mapped_column(String(100))\n",
+        "    name: Mapped[str] = mapped_column(String(100))\n"
+        "    last_seen_at: Mapped[str | None] = mapped_column(String(30))\n",
+    )
+    path = project.root / "services/agents/models.py"
+    path.write_text(
+        path.read_text() + "\n\nclass AgentAudit(Base):\n    __tablename__ = 'agents_audit'\n"
+        "    id: Mapped[int] = mapped_column(primary_key=True)\n"
+        "    agent_id: Mapped[uuid.UUID] = mapped_column(ForeignKey('agents.id'))\n"
+        "    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey('users.id'))\n"
+    )
+    result = project.migrate("create", "-m", "audit", "-b", "agents")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0].startswith("Created services/agents/migrations/")
+    assert "  + table agents_audit" in lines
+    assert "  + column agents.last_seen_at" in lines
+    users_head = json.loads(project.migrate("heads", "--json", url=False).out)["modules"][0]
+    assert lines[-1] == f"  depends on {users_head['heads'][0]}"  # agents' is its own
+
+
+def test_graph_as_mermaid_and_dot(project: Project) -> None:
+    mermaid = project.migrate("graph", url=False)
+    assert mermaid.code == 0
+    assert mermaid.out.startswith("flowchart BT\n")
+    assert "    agents --> users" in mermaid.out and "    billing --> users" in mermaid.out
+    dot = project.migrate("graph", "--dot", url=False)
+    assert dot.out.startswith("digraph migrate {") and '"agents" -> "users";' in dot.out
+    revisions = project.migrate("graph", "--revisions", url=False)
+    heads = json.loads(project.migrate("heads", "--json", url=False).out)
+    agents_head = next(m["heads"][0] for m in heads["modules"] if m["module"] == "agents")
+    assert f"r{agents_head}" in revisions.out and " -.-> " in revisions.out
+    assert 'subgraph agents["agents"]' in revisions.out
+
+
+# ---- conventions -------------------------------------------------------------------------------
+
+
+def test_conventions(project: Project) -> None:
+    via_module = project.run([sys.executable, "-m", "shared.migrate", "heads"])
+    assert via_module.code == 0 and via_module.out == project.migrate("heads").out
+    version = project.migrate("--version", url=False)
+    assert version.code == 0 and re.fullmatch(r"migrate \d+\.\d+\.\d+\n", version.out)
+    assert project.migrate("-h").out == project.migrate("--help").out
+    assert "Usage: migrate up" in project.migrate("up", "-h").out
+    completion = project.run(
+        [str(BIN / "migrate")],
+        env={"_MIGRATE_COMPLETE": "complete_bash", "COMP_WORDS": "migrate st", "COMP_CWORD": "1"},
+    )
+    assert completion.out.split() == ["status"]
+    script = project.migrate("--show-completion", "bash", url=False)
+    assert script.code == 0 and "_MIGRATE_COMPLETE" in script.out
+    for command in ("status", "heads", "check", "owners", "log", "current", "history"):
+        for flag in ("--branch", "--module", "-b"):
+            result = project.migrate(command, flag, "users")
+            assert result.code in (0, 1), (command, flag, result.err)
+            assert "No such option" not in result.err
+
+
+def test_create_takes_alembics_message_habit(project: Project) -> None:
+    before = project.versions("users")
+    made = project.migrate("create", "-m", "note it", "-b", "users", "--no-autogenerate")
+    assert made.code == 0, made.err
+    [path] = [p for p in project.versions("users") if p not in before]
+    assert path.name.endswith("_note_it.py")
+    missing = project.migrate("create", "x")
+    assert missing.code == 2
+    assert "modules: users, agents, billing" in missing.err
+    assert 'migrate create "add column" --module users' in missing.err
+    nothing = project.migrate("create", "-b", "users")
+    assert nothing.code == 2 and "needs a message" in nothing.err
+
+
+# ---- errors that carry their fix ---------------------------------------------------------------
+
+
+def test_errors_carry_their_fix(project: Project) -> None:
+    unset = project.migrate("status", url=False)
+    assert unset.code == 1
+    assert "DATABASE_URL is not set, so the built-in default was used" in unset.err
+    assert "make -s dev-db" in unset.err
+    (project.root / "services/billing/models.py").unlink()
+    missing = project.migrate("create", "x", "--module", "billing")
+    assert missing.code == 2
+    assert "create services/billing/models.py or fix 'models' in migrations.yaml" in missing.err
+
+
+def test_errors_through_make_name_make_variables(project: Project) -> None:
+    assert project.migrate("up").code == 0
+    result = project.make("migrate-down")
+    assert result.code != 0
+    assert "name one with branch=NAME" in result.err and "--branch" not in result.err
+
+
+# ---- the Makefile ------------------------------------------------------------------------------
+
+
+def test_a_message_through_make_stays_text(project: Project) -> None:
+    marker = project.root / "pwned"
+    message = "costs $HOME `touch pwned` $(touch pwned) 'single' \"double\" \\back"
+    project.edit(
+        "services/users/models.py",
+        "    email: Mapped[str] = mapped_column(String(320), unique=True)\n",
+        "    email: Mapped[str] = mapped_column(String(320), unique=True)\n"
+        "    locale: Mapped[str | None] = mapped_column(String(16))\n",
+    )
+    before = project.versions("users")
+    made = project.make("migrate-create", f"m={message}", "module=users")
+    assert made.code == 0, made.err
+    [newest] = [p for p in project.versions("users") if p not in before]
+    assert ast.get_docstring(ast.parse(newest.read_text()), clean=False).startswith(message)
+    assert not marker.exists()
+
+
+def test_make_help_and_the_new_targets(project: Project) -> None:
+    shown = project.make("help")
+    for target in ("demo", "test", "migrate-create", "dev-db-stop", "clean", "bench"):
+        assert f"make {target}" in shown.out, target
+    for target in ("clean", "dev-db-stop"):
+        dry = project.run(["make", "-n", "UV=true", target])
+        assert dry.code == 0, (target, dry.err)
+    assert (REPO / "Makefile").read_text().count("$(value m)") == 1
+    assert pg.tables(project.database_url) == set()
