@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from shared.db.url import DatabaseURL
 from tests import pg
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,20 +27,11 @@ PROJECT_FILES = ["migrations.yaml", "alembic.ini", "alembic", "services"]
 
 
 @pytest.fixture(scope="session")
-def server_url() -> Iterator[str]:
-    """The URL of a PostgreSQL server's maintenance database (asyncpg driver)."""
-    given = os.environ.get("TEST_DATABASE_URL")
-    if given:
-        yield make_url(given).set(drivername="postgresql+asyncpg").render_as_string(False)
-        return
-    from shared import devserver
-
-    data = Path(tempfile.mkdtemp(prefix="migrate-tests-")) / "pgdata"
-    url, server = devserver.start(data, keep_running=False)
-    try:
-        yield url
-    finally:
-        server.cleanup()
+def server_url(migrate_server_url: DatabaseURL) -> str:
+    """The URL of a PostgreSQL server's maintenance database: the plugin's (TEST_DATABASE_URL's
+    server, or an embedded one)."""
+    url = make_url(migrate_server_url.secret_string()).set(drivername="postgresql+asyncpg")
+    return url.render_as_string(hide_password=False)
 
 
 @pytest.fixture
@@ -200,3 +191,11 @@ def bookshop(tmp_path: Path, database_url: str) -> Project:
             (package / "migrations").mkdir(exist_ok=True)
     write_locations(load_manifest(root / "migrations.yaml"))
     return Project(root, database_url)
+
+
+# ---- the README's example conftest, verbatim (tests/test_plugin.py keeps them in step) ----
+@pytest.fixture
+def migrate_revision_data():
+    # revision -> "before" (inserted before it is applied) / "at" (after) -> table -> rows
+    ann = {"email": "ann@example.com", "display_name": "Ann"}
+    return {"fe95ecace8c3": {"before": {"users": [ann]}}}

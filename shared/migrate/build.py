@@ -4,9 +4,9 @@ trace, and up again."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.migrate.catalog import snapshot
 from shared.migrate.executor import Executor, RevisionFailed, online_context
@@ -74,10 +74,12 @@ def build(
     stairway: set[str] | frozenset[str] = frozenset(),
     applied: set[str] | frozenset[str] = frozenset(),
     created_by: dict[str, str] | None = None,
+    data: Mapping[str, Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]]] | None = None,
 ) -> Built:
     """Bring the database from `applied` to `targets` (in one order that respects every
     dependency), noting the tables each module's revisions created; walk the stairway on the
-    revisions in `stairway`."""
+    revisions in `stairway`. `data` (revision -> "before"/"at" -> table -> rows) is inserted
+    right before a revision is applied, and right after, so data migrations run on data."""
     plan = upgrade_plan(graph, set(applied), targets)
     executor = Executor(graph, online_context(conn, graph), graph.maximal(set(applied)))
     result = Built(created_by=dict(created_by or {}))
@@ -93,21 +95,42 @@ def build(
                 result.created_by.setdefault(table, current)
         seen = now
 
+    seeds = data or {}
     with executor.contexts():
         for step in plan:
             if step.module != current:
                 attribute()
                 current = step.module
+            _seed(conn, seeds.get(step.revision, {}).get("before", {}))
             if step.revision in stairway:
                 if not _stair(conn, graph, executor, step, ignored, result):
                     result.complete = False
                     break
             else:
                 executor.step(step)
+            _seed(conn, seeds.get(step.revision, {}).get("at", {}))
         attribute()
     own = bookkeeping(graph, qualify=False)
     result.created_by = {t: m for t, m in result.created_by.items() if t not in own}
     return result
+
+
+def _seed(conn: Connection, tables_rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+    from sqlalchemy import text
+
+    for table, rows in tables_rows.items():
+        if not rows:
+            continue
+        columns = list(rows[0])
+        quoted = ".".join(f'"{part}"' for part in table.split("."))
+        names = ", ".join(f'"{c}"' for c in columns)
+        marks = ", ".join(f":c{i}" for i in range(len(columns)))
+        conn.execute(
+            text(f"INSERT INTO {quoted} ({names}) VALUES ({marks})"),
+            [{f"c{i}": row[c] for i, c in enumerate(columns)} for row in rows],
+        )
+    if tables_rows:
+        conn.commit()
 
 
 def _stair(

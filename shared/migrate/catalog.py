@@ -6,8 +6,9 @@ again compares equal. The version and log tables are left out: their rows change
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -99,15 +100,20 @@ def snapshot(conn: Connection, ignored: set[str]) -> Catalog:
     with their columns, constraints, indexes and sequences."""
     from sqlalchemy import text
 
-    rows = conn.execute(text(SNAPSHOT_SQL)).all()
-    keep = frozenset(
-        (str(kind), str(name), str(detail))
-        for kind, name, detail in rows
-        if not any(
-            name == t or name.startswith(t + ".") or name.startswith(t + "_") for t in ignored
+    return kept(conn.execute(text(SNAPSHOT_SQL)).all(), ignored)
+
+
+def kept(rows: Iterable[Sequence[Any]], ignored: set[str]) -> Catalog:
+    """The snapshot's rows, without the `ignored` tables and what belongs to them."""
+    return Catalog(
+        frozenset(
+            (str(kind), str(name), str(detail))
+            for kind, name, detail in rows
+            if not any(
+                name == t or name.startswith(t + ".") or name.startswith(t + "_") for t in ignored
+            )
         )
     )
-    return Catalog(keep)
 
 
 def _short(name: str) -> str:
