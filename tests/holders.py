@@ -51,8 +51,9 @@ def start(
     deadline = time.monotonic() + 30
     query = (
         "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE a.application_name = $1 AND l.granted AND l.locktype = $2"
-    )
+        "WHERE a.application_name = $1 AND l.granted AND l.locktype = $2 "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )  # this database's: tests on other databases may name their holders alike
     locktype = "advisory" if kind == "advisory" else "relation"
     while pg.fetch(url, query, application, locktype) == [(0,)]:
         if time.monotonic() > deadline or process.poll() is not None:

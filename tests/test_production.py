@@ -120,11 +120,13 @@ def test_the_lock_holder_named_is_in_this_database(project: Project, other_datab
     try:
         [(pid,)] = pg.fetch(
             project.database_url,
-            "SELECT pid FROM pg_stat_activity WHERE application_name = 'holder-here'",
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = 'holder-here'",
         )
         [(other_pid,)] = pg.fetch(
             other_database,
-            "SELECT pid FROM pg_stat_activity WHERE application_name = 'holder-elsewhere'",
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = 'holder-elsewhere'",
         )
         result = project.migrate("up", "--lock-wait", "1")
         assert result.code == 3
@@ -232,7 +234,8 @@ def test_a_short_lived_blocker_is_ridden_over(project: Project) -> None:
     try:
         [(pid,)] = pg.fetch(
             project.database_url,
-            "SELECT pid FROM pg_stat_activity WHERE application_name = 'blocker-test'",
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = 'blocker-test'",
         )
         result = project.migrate("up", "--lock-timeout", "300ms")
         assert result.code == 0, result.err
@@ -486,3 +489,35 @@ def test_a_role_without_createdb_is_told_about_shadow_url(
     [line] = result.err.strip().splitlines()
     assert "CREATEDB" in line and "--shadow-url" in line and "SHADOW_DATABASE_URL" in line
     assert "s3cret" not in result.err
+
+
+def test_templates_are_trimmed_even_while_another_session_drops_one(project: Project) -> None:
+    """Two commands trimming templates at once: PostgreSQL ends the session (FATAL) that
+    alters a database whose DROP another session has begun; the command must not die of it."""
+    project.edit(
+        "migrations.yaml",
+        "  database_url_env: DATABASE_URL\n",
+        "  database_url_env: DATABASE_URL\n  shadow_templates: 1\n",
+    )
+    # a history of this test's own, so this check makes (and keeps) a template of its own
+    project.write_revision("users", f"7e{uuid.uuid4().hex[:10]}", "pass")
+    assert project.migrate("up").code == 0
+    tag = uuid.uuid4().hex[:8]
+    stale, dropping = f"migrate_template_stale_{tag}", f"migrate_template_dropping_{tag}"
+    for name in (stale, dropping):
+        pg.execute(project.database_url, f'CREATE DATABASE "{name}"')
+        pg.execute(project.database_url, f'COMMENT ON DATABASE "{name}" IS \'{{"at": 0}}\'')
+    pg.execute(project.database_url, f'ALTER DATABASE "{stale}" IS_TEMPLATE true')
+    # how PostgreSQL marks a database whose DROP DATABASE is under way (or was cut short)
+    pg.execute(
+        project.database_url,
+        f"UPDATE pg_database SET datconnlimit = -2 WHERE datname = '{dropping}'",
+    )
+    result = project.migrate("check")
+    assert result.code == 0, result.err
+    left = pg.fetch(
+        project.database_url,
+        "SELECT datname FROM pg_database WHERE datname = ANY($1::text[])",
+        [stale, dropping],
+    )
+    assert left == []

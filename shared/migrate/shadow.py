@@ -51,14 +51,15 @@ class Shadow:
     template: str | None
     created_by: dict[str, str] | None
     _owner: Any
-    _name: str
+    _server: DatabaseURL
     _keep: int
 
     async def keep(self, created_by: dict[str, str]) -> None:
         """Keep the shadow as it is now (no session open on it) as the template."""
         if self.template is None or self._keep <= 0:
             return
-        await _save_template(self._owner, self._name, self.template, created_by, self._keep)
+        name = self.url.database or ""
+        await _save_template(self._owner, self._server, name, self.template, created_by, self._keep)
 
 
 def template_name(lines: Iterable[str]) -> str:
@@ -101,7 +102,7 @@ async def in_shadow(
                         "$SHADOW_DATABASE_URL) at a server where it may"
                     ) from exc
         try:
-            shadow = Shadow(server.with_database(name), template, created_by, owner, name, keep)
+            shadow = Shadow(server.with_database(name), template, created_by, owner, server, keep)
             return await work(shadow)
         finally:
             with database_errors(server):
@@ -133,7 +134,12 @@ async def _clone(owner: asyncpg.Connection, name: str, template: str) -> dict[st
 
 
 async def _save_template(
-    owner: asyncpg.Connection, shadow: str, template: str, created_by: dict[str, str], keep: int
+    owner: asyncpg.Connection,
+    server: DatabaseURL,
+    shadow: str,
+    template: str,
+    created_by: dict[str, str],
+    keep: int,
 ) -> None:
     import asyncpg
 
@@ -145,12 +151,12 @@ async def _save_template(
         await owner.execute(f'ALTER DATABASE "{spare}" IS_TEMPLATE true')
         await owner.execute(f'ALTER DATABASE "{spare}" RENAME TO "{template}"')
     except asyncpg.PostgresError:  # a cache: another process made it first, or no right to
-        await _drop(owner, spare)
+        await _drop(server, spare)
         return
-    await _trim(owner, keep)
+    await _trim(owner, server, keep)
 
 
-async def _trim(owner: asyncpg.Connection, keep: int) -> None:
+async def _trim(owner: asyncpg.Connection, server: DatabaseURL, keep: int) -> None:
     """Drop templates beyond the newest `keep`, once they are old enough that nobody can be
     cloning them."""
     rows = await owner.fetch(
@@ -166,17 +172,41 @@ async def _trim(owner: asyncpg.Connection, keep: int) -> None:
     dated.sort(reverse=True)
     for at, name in dated[keep:]:
         if time.time() - at > TEMPLATE_MIN_AGE:
-            await _drop(owner, name)
+            await _drop(server, name)
 
 
-async def _drop(owner: asyncpg.Connection, name: str) -> None:
+async def _drop(server: DatabaseURL, name: str) -> None:
+    """Drop a template (or a half-made one), on a session of its own: PostgreSQL ends the
+    session (FATAL, not an error) that alters a database whose DROP another session has
+    begun, as two commands trimming at once would; that must never be the owner's."""
     import asyncpg
 
     try:
-        await owner.execute(f'ALTER DATABASE "{name}" IS_TEMPLATE false')
-        await owner.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    except asyncpg.PostgresError:
-        pass
+        conn = await connect(server, application_name="migrate template trim", settings=KEEP_ALIVE)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return
+    try:
+        invalid = await conn.fetchval(  # -2: a DROP DATABASE under way, or cut short
+            "SELECT datconnlimit = -2 FROM pg_database WHERE datname = $1", name
+        )
+        if invalid is None:
+            return
+        if not invalid:
+            await conn.execute(f'ALTER DATABASE "{name}" IS_TEMPLATE false')
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except (asyncpg.PostgresError, asyncpg.InterfaceError):
+        pass  # someone else's to finish
+    finally:
+        await _close(conn)
+
+
+async def _close(conn: asyncpg.Connection) -> None:
+    if conn.is_closed():
+        return
+    try:
+        await conn.close(timeout=5)
+    except Exception:
+        conn.terminate()
 
 
 async def _sweep(owner: asyncpg.Connection) -> None:
