@@ -4,6 +4,8 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo .bootstrap/bin/uv)
 BIN := .venv/bin
 MIGRATE := $(BIN)/migrate
+# errors name make variables (branch=NAME) only when migrate runs from a migrate-* target
+RUN_MIGRATE := MIGRATE_VIA_MAKE=1 $(MIGRATE)
 PGDATA := .pgdata
 # m, module and branch reach the shell through the environment, never pasted into a
 # command: whatever they hold ($, backticks, quotes) stays text
@@ -52,14 +54,17 @@ demo: install
 		DATABASE_URL=$$($(BIN)/python -W ignore -m shared.devserver $(PGDATA)); \
 		export DATABASE_URL; \
 	fi; \
-	$(MIGRATE) up; \
-	$(MIGRATE) status; \
+	$(RUN_MIGRATE) up; \
+	$(RUN_MIGRATE) status; \
 	echo; \
 	echo "Next: run migrate from the project's environment, e.g. .venv/bin/migrate status"; \
 	echo "(or: source .venv/bin/activate), with DATABASE_URL=\$$(make -s dev-db) set"
 
+# twice as many workers as cores: a test spends most of its time waiting on PostgreSQL
+TEST_WORKERS ?= $(shell echo $$(( $$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1) * 2 )))
+
 test: install lint
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 bench: install
 	$(BIN)/python -m tests.bench
@@ -74,24 +79,24 @@ clean:
 	find . -name __pycache__ -type d -prune -not -path './$(PGDATA)/*' -exec rm -rf {} +
 
 migrate-up: install
-	$(MIGRATE) up $(BRANCH_OPT)
+	$(RUN_MIGRATE) up $(BRANCH_OPT)
 
 migrate-down: install
-	$(MIGRATE) down $(BRANCH_OPT)
+	$(RUN_MIGRATE) down $(BRANCH_OPT)
 
 migrate-create: install
 	@test -n "$$MIGRATE_MESSAGE" || { echo "usage: make migrate-create m='message' module=NAME" >&2; exit 2; }
 	@test -n "$$MIGRATE_MODULE" || { echo "usage: make migrate-create m='message' module=NAME" >&2; exit 2; }
-	$(MIGRATE) create "$$MIGRATE_MESSAGE" --module "$$MIGRATE_MODULE"
+	$(RUN_MIGRATE) create "$$MIGRATE_MESSAGE" --module "$$MIGRATE_MODULE"
 
 migrate-current: install
-	$(MIGRATE) current $(BRANCH_OPT)
+	$(RUN_MIGRATE) current $(BRANCH_OPT)
 
 migrate-history: install
-	$(MIGRATE) history $(BRANCH_OPT)
+	$(RUN_MIGRATE) history $(BRANCH_OPT)
 
 migrate-status: install
-	$(MIGRATE) status
+	$(RUN_MIGRATE) status
 
 migrate-check: install
-	$(MIGRATE) check
+	$(RUN_MIGRATE) check

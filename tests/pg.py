@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import asyncpg
@@ -123,3 +124,115 @@ def shadows(url: str, pid: int | None = None) -> list[str]:
     return [
         r[0] for r in fetch(url, "SELECT datname FROM pg_database WHERE datname LIKE $1", pattern)
     ]
+
+
+# ---- databases for tests ---------------------------------------------------------------------
+
+# What tells a used database from a new one, once its schemas are gone: the catalogs' sizes,
+# the schemas with their owners and privileges, and the database's own settings.
+FINGERPRINT_SQL = """
+SELECT concat_ws(' | ',
+  (SELECT string_agg(nspname || ':' || nspowner::regrole || ':' || coalesce(nspacl::text, ''),
+                     ',' ORDER BY nspname)
+     FROM pg_namespace  -- a session's temporary schemas outlive it
+     WHERE nspname NOT LIKE 'pg\\_temp\\_%' AND nspname NOT LIKE 'pg\\_toast\\_temp\\_%'),
+  concat_ws(',', (SELECT count(*) FROM pg_class), (SELECT count(*) FROM pg_type),
+    (SELECT count(*) FROM pg_proc), (SELECT count(*) FROM pg_operator),
+    (SELECT count(*) FROM pg_cast), (SELECT count(*) FROM pg_collation),
+    (SELECT count(*) FROM pg_conversion), (SELECT count(*) FROM pg_ts_config),
+    (SELECT count(*) FROM pg_ts_dict), (SELECT count(*) FROM pg_default_acl),
+    (SELECT count(*) FROM pg_foreign_data_wrapper), (SELECT count(*) FROM pg_foreign_server),
+    (SELECT count(*) FROM pg_event_trigger), (SELECT count(*) FROM pg_publication),
+    (SELECT count(*) FROM pg_largeobject_metadata), (SELECT count(*) FROM pg_language),
+    (SELECT count(*) FROM pg_extension), (SELECT count(*) FROM pg_opclass),
+    (SELECT count(*) FROM pg_am), (SELECT count(*) FROM pg_statistic_ext),
+    (SELECT count(*) FROM pg_policy),
+    -- the public schema made again has no initial privileges on record (pg_dump's concern)
+    (SELECT count(*) FROM pg_init_privs
+      WHERE NOT (classoid = 'pg_namespace'::regclass AND objoid = 'public'::regnamespace))),
+  (SELECT concat_ws(',', datconnlimit, datallowconn, datistemplate, coalesce(datacl::text, ''),
+                    (SELECT count(*) FROM pg_db_role_setting WHERE setdatabase = d.oid))
+     FROM pg_database d WHERE datname = current_database()))
+"""
+
+EMPTY_SQL = """
+DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT evtname FROM pg_event_trigger LOOP
+    EXECUTE format('DROP EVENT TRIGGER %I', r.evtname);
+  END LOOP;
+  FOR r IN SELECT nspname FROM pg_namespace
+           WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema' LOOP
+    EXECUTE format('DROP SCHEMA %I CASCADE', r.nspname);
+  END LOOP;
+END $$;
+CREATE SCHEMA public AUTHORIZATION pg_database_owner;
+GRANT USAGE ON SCHEMA public TO PUBLIC;
+COMMENT ON SCHEMA public IS 'standard public schema';
+"""
+
+
+class DatabasePool:
+    """Empty databases for the tests of one process. A database a test is done with is
+    emptied and kept only when its fingerprint then equals a new database's; otherwise (or
+    on any error) it is dropped."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
+        self.free: list[str] = []
+        self.new_fingerprint: str | None = None
+
+    def url(self, name: str) -> str:
+        return make_url(self.server_url).set(database=name).render_as_string(hide_password=False)
+
+    def take(self) -> str:
+        if self.free:
+            return self.free.pop()
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        execute(self.server_url, f'CREATE DATABASE "{name}"')
+        if self.new_fingerprint is None:
+            self.new_fingerprint = fetch(self.url(name), FINGERPRINT_SQL)[0][0]
+        return name
+
+    def give_back(self, name: str) -> None:
+        try:
+            kept = self._empty(name)
+        except Exception:
+            kept = False
+        if kept:
+            self.free.append(name)
+        else:
+            execute(self.server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def _empty(self, name: str) -> bool:
+        async def run() -> bool:
+            server = await asyncpg.connect(**_connect_args(self.server_url))
+            try:
+                await server.execute(f'ALTER DATABASE "{name}" RESET ALL')
+                for _ in range(200):  # sessions the test left behind
+                    left = await server.fetchval(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                        name,
+                    )
+                    if not left:
+                        break
+                    await asyncio.sleep(0.02)
+                else:
+                    return False
+            finally:
+                await server.close()
+            conn = await asyncpg.connect(**_connect_args(self.url(name)))
+            try:
+                await conn.execute(EMPTY_SQL)
+                return bool(await conn.fetchval(FINGERPRINT_SQL) == self.new_fingerprint)
+            finally:
+                await conn.close()
+
+        return asyncio.run(run())
+
+    def close(self) -> None:
+        for name in self.free:
+            execute(self.server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.free.clear()

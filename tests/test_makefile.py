@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests import pg
 from tests.conftest import Project
+
+pytestmark = pytest.mark.console_script  # make runs the installed console script itself
 
 
 def test_makefile_targets_per_module(project: Project) -> None:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests import pg
 from tests.conftest import Project
+
+pytestmark = pytest.mark.console_script  # up and down, the main path: the script itself
 
 ALL_TABLES = {"users", "agents", "invoices", *pg.BOOKKEEPING}
 

@@ -140,7 +140,7 @@ def main_options(
 
 def _through_make(message: str) -> str:
     """Run by `make migrate-*`, an option is a make variable: say `branch=agents`."""
-    if not os.environ.get("MAKELEVEL"):
+    if not os.environ.get("MIGRATE_VIA_MAKE"):
         return message
     return re.sub(
         r"--(branch|module)(?:[ =]([A-Za-z0-9_]+))?",
