@@ -152,7 +152,7 @@ def _stair(
     except RevisionFailed as exc:
         result.findings.append(
             StairFinding(
-                info.module, "downgrade", info.revision, f"{where}: downgrade fails: {exc}"
+                info.module, "downgrade", info.revision, f"{where}: downgrade fails: {exc.reason}"
             )
         )
         return True
@@ -176,7 +176,7 @@ def _stair(
                 info.module,
                 "reapply",
                 info.revision,
-                f"{where}: the upgrade fails when run again after its downgrade: {exc}",
+                f"{where}: the upgrade fails when run again after its downgrade: {exc.reason}",
             )
         )
         return False
