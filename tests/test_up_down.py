@@ -122,6 +122,16 @@ def test_down_without_branch_needs_one_started_module(project: Project) -> None:
     assert "name one with --branch" in several.err and "agents" in several.err
     assert pg.tables(project.database_url) == ALL_TABLES
 
+    # a revision id names its module: `down -r <id>` as in the single-application days
+    to_first = project.migrate("down", "-r", "6d1a8")
+    assert to_first.code == 0, to_first.err
+    assert "Unapplying agents a9b40a91187e" in to_first.out and "users" not in to_first.out
+    assert json.loads(project.migrate("current", "--json").out)["modules"][1]["current"] == (
+        "6d1a84599872"
+    )
+    unknown = project.migrate("down", "-r", "0ddba11")
+    assert unknown.code == 2 and "unknown revision '0ddba11'" in unknown.err
+
 
 def test_down_refuses_to_drag_dependents_unless_cascade(project: Project) -> None:
     assert project.migrate("up").code == 0

@@ -149,7 +149,7 @@ def down(
         applied = db.applied(graph)
         db = await _verified(session, graph, db, applied)
         named = branch or (revision.partition("@")[0] if revision and "@" in revision else None)
-        module = _down_module(graph, applied, named)
+        module = _down_module(graph, applied, named or _module_of(graph, revision))
         if module is None:
             return RunResult(steps=[])
         removed = planner.down_removals(graph, revision, module, applied, db.recency())
@@ -339,6 +339,13 @@ def _revisions(graph: RevisionGraph, text: str) -> set[str]:
             elif expression.text != "base":
                 found.add(planner.resolve(graph, expression.text, expression.module))
     return found
+
+
+def _module_of(graph: RevisionGraph, revision: str | None) -> str | None:
+    """The module a `--revision` names by its id (or a unique prefix of it), if it does."""
+    if not revision or revision in ("base", "head", "heads") or revision[0] in "+-":
+        return None
+    return graph.revisions[planner.resolve(graph, revision, None)].module
 
 
 def _down_module(graph: RevisionGraph, applied: set[str], branch: str | None) -> Module | None:
