@@ -171,6 +171,20 @@ def test_conventions(project: Project) -> None:
         env={"_MIGRATE_COMPLETE": "complete_bash", "COMP_WORDS": "migrate st", "COMP_CWORD": "1"},
     )
     assert completion.out.split() == ["status"]
+    for words, expected in (
+        ("migrate up -b ", ["users", "agents", "billing"]),
+        ("migrate status --module a", ["agents"]),
+        ("migrate merge --branch b", ["billing"]),
+    ):
+        names = project.run(
+            [str(BIN / "migrate")],
+            env={
+                "_MIGRATE_COMPLETE": "complete_bash",
+                "COMP_WORDS": words,
+                "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
+            },
+        )
+        assert names.out.split() == expected, (words, names.err)
     script = project.migrate("--show-completion", "bash", url=False)
     assert script.code == 0 and "_MIGRATE_COMPLETE" in script.out
     for command in ("status", "heads", "check", "owners", "log", "current", "history"):

@@ -33,9 +33,29 @@ app = typer.Typer(
     context_settings=SETTINGS,
 )
 
+
+def _module_names(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of a module option: the manifest's module names (nothing on error)."""
+    from shared.migrate.manifest import find_manifest, load_manifest
+
+    try:
+        given = ctx.find_root().params.get("config")
+        path = Path(given) if given else find_manifest(Path.cwd())
+        names = [m.name for m in load_manifest(path).modules]
+    except Exception:  # completion must never print a traceback into the shell
+        return []
+    return [n for n in names if n.startswith(incomplete)]
+
+
 Branch = Annotated[
     str | None,
-    typer.Option("--branch", "--module", "-b", help="A module name or its branch label."),
+    typer.Option(
+        "--branch",
+        "--module",
+        "-b",
+        help="A module name or its branch label.",
+        autocompletion=_module_names,
+    ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 LockWait = Annotated[
@@ -508,7 +528,12 @@ def check(
 
 @app.command()
 def merge(
-    branch: Annotated[str, typer.Option("--module", "--branch", "-b", help="The module.")],
+    branch: Annotated[
+        str,
+        typer.Option(
+            "--module", "--branch", "-b", help="The module.", autocompletion=_module_names
+        ),
+    ],
     message: Annotated[
         str | None, typer.Option("--message", "-m", help="The merge's message.")
     ] = None,
