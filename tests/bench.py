@@ -2,10 +2,12 @@
 
 Not a test (nothing is asserted): it prints figures. `make bench` runs it. Shapes:
 `small` (the example repository), `wide` (50 modules of 100 revisions), `deep` (one module of
-5,000). Every figure is the median of REPEAT runs (default 5; full applies: FULL_REPEAT, 3).
-Uses TEST_DATABASE_URL's server when set, otherwise an embedded PostgreSQL.
+5,000), and `plugin` (the pytest plugin's built-in tests, per test, on the example modules and on
+a module of 100, 200 and 400 revisions). Every figure is the median of REPEAT runs (default 5;
+full applies: FULL_REPEAT, 3). Uses TEST_DATABASE_URL's server when set, otherwise an embedded
+PostgreSQL.
 
-    python -m tests.bench [small,wide,deep]
+    python -m tests.bench [small,wide,deep,plugin]
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 from sqlalchemy.engine import make_url
 
@@ -30,6 +33,7 @@ from tests import pg
 from tests.conftest import BIN, copy_project
 
 SHAPES = {"small": (0, 0), "wide": (50, 100), "deep": (1, 5000)}
+PLUGIN_SIZES = (100, 200, 400)  # revisions of the generated module the built-in tests walk
 
 MODELS = '''"""Generated for the benchmark."""
 
@@ -455,13 +459,54 @@ def full_apply(bench: Bench, count: int, first: float, repeat: int) -> list[tupl
     ]
 
 
+def plugin(server: str) -> list[tuple[str, str]]:
+    """The built-in tests' time per test (pytest's own junit timings), as another team runs them:
+    `pytest --migrate-tests` in a project that has only the manifest, alembic/ and services/."""
+    rows: list[tuple[str, str]] = [("plugin: pytest --migrate-tests, seconds per test", "")]
+    for size in PLUGIN_SIZES:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            make_project(root, 1, size)
+            report = root / "junit.xml"
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+            env["MIGRATE_TEST_DATABASE_URL"] = server
+            started = time.perf_counter()
+            done = subprocess.run(
+                [
+                    *(str(BIN / "pytest"), "--migrate-tests", "-q", "-p", "no:cacheprovider"),
+                    *("--rootdir", str(root), f"--junitxml={report}"),
+                ],
+                cwd=root,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            wall = time.perf_counter() - started
+            if done.returncode != 0:
+                sys.exit(f"pytest --migrate-tests failed: {done.stdout.strip()[-600:]}")
+            times: dict[str, dict[str, float]] = {}
+            for case in ElementTree.parse(report).iter("testcase"):
+                test, module = re.fullmatch(r"(\w+)\[(\w+)\]", case.get("name", "")).groups()  # type: ignore[union-attr]
+                times.setdefault(module, {})[test.removeprefix("test_")] = float(
+                    case.get("time", 0)
+                )
+            modules = ["users", "agents", "billing", "g00"] if size == PLUGIN_SIZES[0] else ["g00"]
+            for module in modules:
+                label = f"{module} ({size} revisions)" if module == "g00" else module
+                figures = "  ".join(f"{t} {v:.2f}" for t, v in sorted(times[module].items()))
+                rows.append((f"  {label}", figures))
+            rows.append((f"  whole run with g00 at {size}", f"{wall:7.3f} s"))
+    return rows
+
+
 def main() -> None:
-    chosen = (sys.argv[1] if len(sys.argv) > 1 else "small,wide,deep").split(",")
+    chosen = (sys.argv[1] if len(sys.argv) > 1 else "small,wide,deep,plugin").split(",")
     repeat = int(os.environ.get("REPEAT", "5"))
     full_repeat = int(os.environ.get("FULL_REPEAT", "3"))
     with server_url() as server:
         for name in chosen:
-            for label, figures in shape(name, server, repeat, full_repeat):
+            rows = plugin(server) if name == "plugin" else shape(name, server, repeat, full_repeat)
+            for label, figures in rows:
                 print(f"{label:<44} {figures}", flush=True)
 
 
