@@ -491,6 +491,38 @@ def test_a_role_without_createdb_is_told_about_shadow_url(
     assert "s3cret" not in result.err
 
 
+def test_a_role_without_ddl_rights_is_told_what_to_change_and_nothing_moves(
+    project: Project, plain_role: str
+) -> None:
+    # PostgreSQL 15: a role that does not own the public schema may not create tables in it
+    no_tables = project.migrate("up", env={"DATABASE_URL": plain_role})
+    assert no_tables.code == 1
+    [line] = no_tables.err.strip().splitlines()
+    assert "cannot create the tables alembic_version and migrate_log" in line
+    assert "version_table_schema" in line and "nothing was applied" in line
+    assert "s3cret" not in no_tables.err + no_tables.out
+    assert pg.tables(project.database_url) == set()
+
+    # the bookkeeping tables exist and the role may write them, but may not change the schema
+    assert project.migrate("up", "--branch", "users").code == 0
+    role = make_url(plain_role).username
+    pg.execute(
+        project.database_url,
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON alembic_version, migrate_log TO {role}; "
+        f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}; "
+        f"GRANT SELECT, REFERENCES ON users TO {role}",
+    )
+    before = pg.fetch(project.database_url, "SELECT version_num FROM alembic_version")
+    denied = project.migrate("up", env={"DATABASE_URL": plain_role})
+    assert denied.code == 1
+    assert "... FAILED" in denied.out
+    [line] = denied.err.strip().splitlines()
+    assert "revision 6d1a84599872" in line and "permission denied for schema public" in line
+    assert "lacks this privilege" in line and "fix the file" not in line
+    assert pg.tables(project.database_url) == {"users", *pg.BOOKKEEPING}
+    assert pg.fetch(project.database_url, "SELECT version_num FROM alembic_version") == before
+
+
 def test_templates_are_trimmed_even_while_another_session_drops_one(project: Project) -> None:
     """Two commands trimming templates at once: PostgreSQL ends the session (FATAL) that
     alters a database whose DROP another session has begun; the command must not die of it."""

@@ -253,15 +253,7 @@ async def _execute(
     from shared.migrate.executor import Executor, online_context
 
     settings = graph.manifest.settings
-    if not (db.version_table and db.log_table and db.log_current):
-        await session.conn.execute(
-            recorder.create_tables(
-                settings,
-                version=db.version_table,
-                log=db.log_table,
-                log_current=db.log_current,
-            )
-        )
+    await recorder.ensure_tables(session.conn, settings, db)
     retries = settings.lock_retries if options.retries is None else options.retries
 
     def run(conn: object) -> RunResult:

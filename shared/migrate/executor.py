@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 LOCK_NOT_AVAILABLE = "55P03"
 QUERY_CANCELED = "57014"
+INSUFFICIENT_PRIVILEGE = "42501"
 CONNECTION_LOST = ("08003", "08006", "57P01", "57P02", "57P03")
 
 
@@ -183,7 +184,7 @@ class Executor:
                         lock_timeout_note(self.watch.blockers, attempt + 1) + "; " + note,
                     ) from exc
                 raise RevisionFailed(
-                    self.graph, step, exc, self._failure_note(block, note)
+                    self.graph, step, exc, self._failure_note(block, note, sqlstate(exc))
                 ) from exc
             self.watch.stop()
             if step.direction == "up":
@@ -209,13 +210,19 @@ class Executor:
         }
         return (self.normal - {revision}) | uncovered
 
-    def _failure_note(self, block: _Block, note: str) -> str:
+    def _failure_note(self, block: _Block, note: str, code: str | None) -> str:
         if block.entered:
             return (
                 f"{note}; this revision's autocommit_block() committed the statements before "
                 "it and inside it, and they stay applied, while the version table does not "
                 "claim the revision: make them idempotent (IF NOT EXISTS) or undo them, then "
                 "run the command again"
+            )
+        if code == INSUFFICIENT_PRIVILEGE:
+            return (
+                f"{note}; nothing of this revision was applied; the role running migrate lacks "
+                "this privilege: run it as the owner of the schema and tables it changes (or "
+                "grant what it needs), then run it again"
             )
         return f"{note}; nothing of this revision was applied; fix the file and run it again"
 

@@ -22,6 +22,8 @@ from shared.migrate.manifest import Settings
 if TYPE_CHECKING:
     import asyncpg
 
+    from shared.migrate.state import DatabaseState
+
 ACTIONS = ("run", "accept", "resolve")
 
 
@@ -39,6 +41,32 @@ class LogEntry:
     os_user: str
     action: str = "run"
     reason: str | None = None
+
+
+async def ensure_tables(conn: asyncpg.Connection, settings: Settings, db: DatabaseState) -> None:
+    """Create what is missing of the version and log tables; a role that may not create tables
+    there is told which tables, where, and what to change."""
+    import asyncpg
+
+    if db.version_table and db.log_table and db.log_current:
+        return
+    sql = create_tables(
+        settings, version=db.version_table, log=db.log_table, log_current=db.log_current
+    )
+    try:
+        await conn.execute(sql)
+    except asyncpg.InsufficientPrivilegeError as exc:
+        from shared.migrate.errors import DatabaseError
+        from shared.migrate.translate import server_message
+
+        schema = settings.version_table_schema or "the first schema on the search_path"
+        raise DatabaseError(
+            f"cannot create the tables {settings.version_table} and {settings.log_table} in "
+            f"{schema} ({server_message(exc)}); run migrate as a role that may create tables "
+            "there (the schema's owner, or one granted CREATE on it), or set "
+            "version_table_schema in migrations.yaml to a schema it may write; nothing was "
+            "applied"
+        ) from exc
 
 
 def create_tables(settings: Settings, *, version: bool, log: bool, log_current: bool) -> str:

@@ -53,15 +53,7 @@ async def apply_resolution(
     host, os_user = recorder.who()
     conn = session.conn
     async with conn.transaction():
-        if not (db.version_table and db.log_table and db.log_current):
-            await conn.execute(
-                recorder.create_tables(
-                    settings,
-                    version=db.version_table,
-                    log=db.log_table,
-                    log_current=db.log_current,
-                )
-            )
+        await recorder.ensure_tables(conn, settings, db)
         await conn.execute(
             f"DELETE FROM {vt} WHERE version_num = ANY($1::text[])", sorted(rows - wanted)
         )
