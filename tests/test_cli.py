@@ -80,6 +80,17 @@ def test_live_progress_on_a_terminal(project: Project) -> None:
     assert "Applied 6 revisions in" in text
 
 
+def test_a_revision_that_fails_ends_its_line_with_failed(project: Project) -> None:
+    project.write_revision("users", "fa11ed000001", "op.execute('SELECT 1/0')")
+    piped = project.migrate("up", "--branch", "users")
+    assert piped.code == 1
+    assert "Applying users fa11ed000001 by hand... FAILED\n" in piped.out
+    assert "division by zero" in piped.err
+    shown = ANSI.sub("", on_terminal(project, "up", "--branch", "users").out)
+    assert "Applying users fa11ed000001 by hand... FAILED" in shown
+    assert shown.index("FAILED") < shown.index("error: ")
+
+
 def test_json_documents_carry_a_version(project: Project) -> None:
     assert project.migrate("up").code == 0
     for args in (

@@ -241,10 +241,14 @@ def _options(
 
 def _run(options: RunOptions, fn: Callable[[], T]) -> T:
     progress: Progress = options.progress
-    try:
-        return _call(fn)
-    finally:
-        progress.close()
+
+    def run() -> T:
+        try:
+            return fn()
+        finally:
+            progress.close()  # before the error: the revision's line ends first
+
+    return _call(run)
 
 
 @app.command()

@@ -147,6 +147,12 @@ class LineProgress(Progress):
     ) -> None:
         self._err(_retry(step, attempt, retries, delay, blockers))
 
+    def close(self) -> None:
+        if self.open:  # the revision did not commit
+            sys.stdout.write(" FAILED\n")
+            sys.stdout.flush()
+            self.open = False
+
 
 class LiveProgress(Progress):
     """On a terminal: the same lines once each revision is committed, and below them a live
@@ -172,6 +178,7 @@ class LiveProgress(Progress):
             transient=True,
         )
         self.task: Any = None
+        self.running: Step | None = None
 
     def _task(self, total: int) -> Any:
         if self.task is None:
@@ -186,6 +193,7 @@ class LiveProgress(Progress):
     def started(self, step: Step, number: int, total: int) -> None:
         task = self._task(total)
         self.bar.update(task, total=total, description=_line(step))
+        self.running = step
 
     def finished(self, step: Step, number: int, total: int) -> None:
         self.bar.console.print(
@@ -193,6 +201,7 @@ class LiveProgress(Progress):
             highlight=False,
         )
         self.bar.update(self._task(total), completed=number)
+        self.running = None
 
     def retrying(
         self, step: Step, attempt: int, retries: int, delay: float, blockers: list[Holder]
@@ -202,6 +211,11 @@ class LiveProgress(Progress):
     def close(self) -> None:
         if self.task is not None:
             self.bar.stop()
+        if self.running is not None:  # the revision did not commit
+            console().print(
+                f"{_line(self.running)}... [bold red]FAILED[/bold red]", highlight=False
+            )
+            self.running = None
 
 
 def progress() -> Progress:
