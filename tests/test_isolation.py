@@ -124,6 +124,9 @@ def test_merge_resolves_two_heads(project: Project) -> None:
     merged = project.migrate("merge", "--module", "agents")
     assert merged.code == 0, merged.err
     assert merged.out.startswith("Created services/agents/migrations/")
+    written = project.root / merged.out.split()[1]
+    revises = next(line for line in written.read_text().splitlines() if line.startswith("Revises:"))
+    assert sorted(revises.removeprefix("Revises: ").split(", ")) == ["0badc0ffee00", "a9b40a91187e"]
     heads = json.loads(project.migrate("heads", "--json").out)["modules"]
     assert [len(m["heads"]) for m in heads] == [1, 1, 1]
     up = project.migrate("up")

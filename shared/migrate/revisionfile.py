@@ -37,7 +37,6 @@ def write(
 ) -> Written:
     """Render the template into `module`'s versions directory; `head` is the new revision's
     down_revision (a tuple joins heads: a merge); none starts the module's branch."""
-    from alembic.util import format_as_comma
     from mako.template import Template
 
     template = manifest.script_location / "script.py.mako"
@@ -50,7 +49,7 @@ def write(
         branch_labels=None if head else (module.branch,),
         depends_on=(depends_on[0] if len(depends_on) == 1 else depends_on) or None,
         create_date=datetime.now(),
-        comma=format_as_comma,
+        comma=_comma,
         message=message,
         upgrades=upgrades,
         downgrades=downgrades,
@@ -60,6 +59,13 @@ def write(
     path = module.versions / f"{revision}_{slug(message)}.py"
     path.write_text(text, encoding="utf-8")
     return Written(path, revision)
+
+
+def _comma(value: str | tuple[str, ...] | list[str] | None) -> str:
+    """The template's `comma` (Alembic's format_as_comma, whose module imports SQLAlchemy)."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else ", ".join(value)
 
 
 def slug(message: str) -> str:
