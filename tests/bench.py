@@ -246,8 +246,12 @@ def round_trips(bench: Bench, argv: list[str], url: str) -> int:
         capture_output=True,
         text=True,
     )
-    found = re.search(r"\s(\d+)\s+(?:\d+\s+)?sendto", done.stderr)
-    return int(found.group(1)) if found else -1
+    # strace -c's table: % time, seconds, usecs/call, calls, [errors], syscall
+    for line in done.stderr.splitlines():
+        fields = line.split()
+        if fields and fields[-1] == "sendto":
+            return int(fields[3])
+    return -1
 
 
 def max_rss_mb(bench: Bench, argv: list[str], url: str) -> float:
