@@ -167,6 +167,22 @@ def test_check_goes_down_as_well_as_up(project: Project) -> None:
     assert [f for f in clean["findings"] if f["kind"] in ("downgrade", "reapply")] == []
 
 
+def test_a_table_left_behind_is_named_once_not_column_by_column(project: Project) -> None:
+    project.write_revision(
+        "agents",
+        "7ab1e0000001",
+        "op.create_table('agents_notes', sa.Column('id', sa.Integer(), primary_key=True),\n"
+        "    sa.Column('body', sa.Text(), nullable=False))\n"
+        "op.create_index('ix_agents_notes_body', 'agents_notes', ['body'])\n"
+        "op.add_column('agents', sa.Column('note_count', sa.Integer()))",
+        "op.drop_column('agents', 'note_count')",  # forgets the table
+    )
+    found = json.loads(project.migrate("check", "--json").out)["findings"]
+    [detail] = [f["detail"] for f in found if f["kind"] == "downgrade"]
+    left = detail.split("leaves a trace after its downgrade: ")[1].split(";")[0].split(", ")
+    assert left == ["+ table agents_notes", "+ sequence agents_notes_id_seq"]
+
+
 def test_migrated_database_is_the_module_and_what_it_needs(
     migrated_database: Callable[[str | None], DatabaseURL], migrate_manifest: Manifest
 ) -> None:

@@ -83,15 +83,19 @@ class Catalog:
         """What changed since `before`, one line each: `+` new, `-` gone, `~` changed."""
         old = {(kind, name): detail for kind, name, detail in before.objects}
         new = {(kind, name): detail for kind, name, detail in self.objects}
+        # a table that came or went brings its columns, constraints, indexes and triggers:
+        # name the table, not each of them
+        whole = {name for kind, name in old.keys() ^ new.keys() if kind in _RELATIONS}
         lines = []
         for key in sorted(old.keys() | new.keys(), key=lambda k: (k[1], k[0])):
             kind, name = key
-            if key not in old:
-                lines.append(f"+ {kind} {_short(name)}")
-            elif key not in new:
-                lines.append(f"- {kind} {_short(name)}")
-            elif old[key] != new[key]:
-                lines.append(f"~ {kind} {_short(name)} ({old[key]} -> {new[key]})")
+            if key in old and key in new:
+                if old[key] != new[key]:
+                    lines.append(f"~ {kind} {_short(name)} ({old[key]} -> {new[key]})")
+                continue
+            if kind not in _RELATIONS and _part_of(kind, name, new.get(key, old.get(key)), whole):
+                continue
+            lines.append(f"{'+' if key not in old else '-'} {kind} {_short(name)}")
         return lines
 
 
@@ -114,6 +118,18 @@ def kept(rows: Iterable[Sequence[Any]], ignored: set[str]) -> Catalog:
             )
         )
     )
+
+
+_RELATIONS = {"table", "view", "materialized view", "foreign table", "sequence"}
+
+
+def _part_of(kind: str, name: str, detail: str | None, tables: set[str]) -> bool:
+    """Whether an object belongs to one of `tables` (qualified names)."""
+    if kind in ("column", "constraint", "trigger"):
+        return name.rpartition(".")[0] in tables
+    if kind == "index" and detail:
+        return any(f" ON {t} " in detail or f" ON ONLY {t} " in detail for t in tables)
+    return False
 
 
 def _short(name: str) -> str:
