@@ -19,7 +19,7 @@ BRANCH_OPT = $${MIGRATE_BRANCH:+--branch "$$MIGRATE_BRANCH"}
 
 help:
 	@echo "make demo                 build every module's schema (embedded PostgreSQL if DATABASE_URL is unset)"
-	@echo "make test                 lint, type-check and run the test suite"
+	@echo "make test                 lint, type-check and run the test suite [TEST_WORKERS=N]"
 	@echo "make migrate-up|down|current|history|status [branch=NAME]"
 	@echo "make migrate-create m='message' module=NAME"
 	@echo "make migrate-check        the CI gate: drift, heads, ownership, dependencies, downgrades"

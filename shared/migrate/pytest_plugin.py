@@ -141,11 +141,12 @@ def migrate_server_url(pytestconfig: pytest.Config, tmp_path_factory: Any) -> It
     if given:
         yield DatabaseURL.parse(given, "the test database URL")
         return
+    from shared import devserver
+
     try:
-        from shared import devserver
-    except ImportError as exc:  # pragma: no cover - shared ships devserver
-        raise pytest.UsageError(str(exc)) from exc
-    try:
+        if hasattr(pytestconfig, "workerinput"):  # pytest-xdist: one server for every worker
+            yield DatabaseURL.parse(_shared_server(tmp_path_factory), "the embedded server")
+            return
         url, server = devserver.start(tmp_path_factory.mktemp("pg") / "data", keep_running=False)
     except ImportError:
         raise pytest.UsageError(
@@ -156,6 +157,39 @@ def migrate_server_url(pytestconfig: pytest.Config, tmp_path_factory: Any) -> It
         yield DatabaseURL.parse(url, "the embedded server")
     finally:
         server.cleanup()
+
+
+SHARED_SERVER = "migrate-embedded-pg"
+
+
+def _shared_server(tmp_path_factory: Any) -> str:
+    """The embedded server the workers of one pytest-xdist run share: the first worker to ask
+    starts it in the run's base directory (under a file lock); the controller stops it."""
+    import fcntl
+
+    from shared import devserver
+
+    home = Path(tmp_path_factory.getbasetemp()).parent / SHARED_SERVER
+    home.mkdir(exist_ok=True)
+    with open(home / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        known = home / "url"
+        if not known.is_file():
+            url, _ = devserver.start(home / "data", keep_running=True)
+            known.write_text(url)
+        return known.read_text()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The controller of a pytest-xdist run stops the workers' shared embedded server."""
+    base = getattr(getattr(config, "_tmp_path_factory", None), "_basetemp", None)
+    if hasattr(config, "workerinput") or base is None:  # a run that made no temporary files
+        return
+    data = Path(base) / SHARED_SERVER / "data"
+    if data.is_dir():
+        from shared import devserver
+
+        devserver.stop(data)
 
 
 def _admin(url: DatabaseURL, sql: str) -> None:
