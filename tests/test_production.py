@@ -398,8 +398,12 @@ def test_every_url_a_libpq_user_writes(project: Project) -> None:
     named = project.migrate("up", env={"DATABASE_URL": works[2]})
     assert named.code == 0, named.err
 
+    over_socket = all(host.startswith("/") for host, _ in parsed.hosts)
+    if over_socket:  # the embedded server: as in libpq, a Unix socket never uses SSL
+        result = project.migrate("status", env={"DATABASE_URL": base + join + "sslmode=require"})
+        assert result.code == 0, result.err
     clear = {
-        base + join + "sslmode=require": "SSL",
+        **({} if over_socket else {base + join + "sslmode=require": "SSL"}),
         base + join + "colour=red": "unknown parameter 'colour'",
         base + join + "sslmode=sometimes": "sslmode must be one of",
         url_with(project, hosts=(("127.0.0.1", 9),)).replace(":9/", ":70000/"): "from 1 to 65535",
