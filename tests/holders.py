@@ -10,12 +10,25 @@ import asyncio
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import asyncpg
 
 from shared.migrate.session import LOCK_CLASS, lock_key
 from tests import pg
 from tests.conftest import REPO
+
+WATCHDOG = 120  # seconds any process a test starts may take before the test gives up on it
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 30) -> None:
+    import pytest
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail("timed out waiting for the condition")
+        time.sleep(0.05)
 
 
 async def hold(kind: str, url: str, seconds: float, application: str, table: str = "") -> None:

@@ -12,9 +12,10 @@ import re
 import select
 import subprocess
 import sys
+from pathlib import Path
 
 from tests import pg
-from tests.conftest import BIN, REPO, Project, Run
+from tests.conftest import BIN, REPO, Project, Run, copy_project
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -269,3 +270,63 @@ def test_make_help_and_the_new_targets(project: Project) -> None:
         assert dry.code == 0, (target, dry.err)
     assert (REPO / "Makefile").read_text().count("$(value m)") == 1
     assert pg.tables(project.database_url) == set()
+
+
+# ---- the README shows what the commands print ---------------------------------------------------
+
+README = (REPO / "README.md").read_text()
+
+
+def test_the_readme_shows_the_real_graph_and_make_help(project: Project) -> None:
+    [mermaid] = re.findall(r"```mermaid\n(.*?)```", README, re.DOTALL)
+    assert mermaid == project.migrate("graph", url=False).out
+    [shown_help] = re.findall(r"```\n\$ make help\n(.*?)```", README, re.DOTALL)
+    made = subprocess.run(["make", "-s", "help"], cwd=REPO, capture_output=True, text=True)
+    assert shown_help == made.stdout
+
+
+def test_the_readme_documents_every_json_field(project: Project) -> None:
+    rows = dict(
+        (command, shape)
+        for commands, shape in re.findall(r"^\| (`[^|]+`) \| `(\{.*\})`", README, re.MULTILINE)
+        for command in re.findall(r"`(\w+)`", commands)
+    )
+    assert project.migrate("up").code == 0
+    runs = {
+        "up": ("up", "--json"),
+        "down": ("down", "-b", "billing", "--json"),
+        "current": ("current", "--json"),
+        "status": ("status", "--json"),
+        "history": ("history", "--json"),
+        "heads": ("heads", "--json"),
+        "log": ("log", "--json"),
+        "owners": ("owners", "--json"),
+        "check": ("check", "--json"),
+        "create": ("create", "x", "-b", "users", "--no-autogenerate", "--json"),
+    }
+    assert set(rows) == set(runs)
+
+    def keys(value: object) -> set[str]:
+        """Every key of a document, of the objects in its lists, and so on down."""
+        if isinstance(value, dict):
+            return set(value) | {k for v in value.values() for k in keys(v)}
+        if isinstance(value, list):
+            return {k for v in value for k in keys(v)}
+        return set()
+
+    for command, args in runs.items():
+        result = project.migrate(*args)
+        assert result.code == 0, (command, result.err)
+        missing = {k for k in keys(json.loads(result.out)) if f'"{k}"' not in rows[command]}
+        assert not missing, (command, missing)
+
+
+def test_the_readme_manifest_loads_and_shows_the_defaults(tmp_path: Path) -> None:
+    from shared.migrate.manifest import Settings, load_manifest
+
+    copy_project(tmp_path)
+    [text] = re.findall(r"## The manifest\n\n```yaml\n(.*?)```", README, re.DOTALL)
+    (tmp_path / "migrations.yaml").write_text(text)
+    manifest = load_manifest(tmp_path / "migrations.yaml")
+    assert manifest.settings == Settings()
+    assert [m.name for m in manifest.modules] == ["users", "agents"]

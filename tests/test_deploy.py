@@ -10,24 +10,13 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 
 import asyncpg
-import pytest
 
 from shared.migrate.session import LOCK_CLASS, lock_key
 from tests import pg
 from tests.conftest import REPO, Project
-
-WATCHDOG = 120
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail("timed out waiting for the condition")
-        time.sleep(0.05)
+from tests.holders import WATCHDOG, wait_for
 
 
 def activity(project: Project, application: str) -> list[tuple[int, str]]:

@@ -8,9 +8,8 @@ import json
 import os
 import select
 import signal
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -18,16 +17,7 @@ from sqlalchemy.engine import make_url
 from shared.db.url import DatabaseURL
 from tests import holders, pg
 from tests.conftest import Project
-
-WATCHDOG = 120
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail("timed out waiting for the condition")
-        time.sleep(0.05)
+from tests.holders import WATCHDOG, wait_for
 
 
 def running(project: Project, application: str, text: str) -> bool:

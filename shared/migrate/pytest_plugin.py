@@ -7,7 +7,8 @@ Options (each also an ini setting, or an environment variable where shown):
     --migrate-tests              collect the built-in tests (ini: migrate_tests = true)
     --migrate-database-url URL   the server for test databases (ini: migrate_database_url;
                                  env: MIGRATE_TEST_DATABASE_URL, then TEST_DATABASE_URL);
-                                 default: an embedded PostgreSQL for the session
+                                 default: an embedded PostgreSQL for the session (one
+                                 for all the workers of a pytest-xdist run)
     --migrate-config PATH        the manifest (ini: migrate_config); default: migrations.yaml
                                  found upwards from the rootdir
     --migrate-tests-path PATH    the conftest the built-in tests are collected beside, so its
