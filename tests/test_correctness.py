@@ -337,6 +337,45 @@ def test_down_at_a_merge_rolls_back_the_merge_then_one_head(project: Project) ->
     assert len({"side_a", "side_b"} & pg.tables(project.database_url)) == 1
 
 
+def test_down_two_steps_takes_back_what_was_applied_last(project: Project) -> None:
+    top = heads(project)["agents"]
+    for rev, table in (("a9e1f0000001", "side_a"), ("a9e1f0000002", "side_b")):
+        project.write_revision(
+            "agents",
+            rev,
+            f"op.execute('CREATE TABLE {table} (id int)')",
+            f"op.execute('DROP TABLE {table}')",
+            parent=top,
+        )
+    assert project.migrate("merge", "--module", "agents").code == 0
+    merge = heads(project)["agents"]
+    plan = project.migrate("up", "--plan").out
+    later = max(("a9e1f0000001", "a9e1f0000002"), key=plan.index)  # the one up would run last
+    earlier = ({"a9e1f0000001", "a9e1f0000002"} - {later}).pop()
+    assert project.migrate("up", "-r", later).code == 0  # ...applied first here
+    assert project.migrate("up").code == 0  # then the other one and the merge
+    two = project.migrate("down", "-b", "agents", "-r", "-2")
+    assert two.code == 0, two.err
+    unapplied = [line.split()[2] for line in two.out.splitlines() if "Unapplying" in line]
+    assert unapplied == [merge, earlier]  # the same as two `down` runs: the last applied first
+
+
+def test_down_to_a_revision_keeps_what_depends_only_on_it(project: Project) -> None:
+    assert project.migrate("up").code == 0
+    users_first = "a2aac9be69fc"  # agents and billing depend on it, not on what follows
+    back = project.migrate("down", "-r", users_first)
+    assert back.code == 0, back.err
+    assert [line.split()[2] for line in back.out.splitlines() if "Unapplying" in line] == [
+        "fe95ecace8c3"
+    ]
+    current = {m["module"]: m["current"] for m in status(project)["modules"]}
+    assert current == {
+        "users": users_first,
+        "agents": heads(project)["agents"],
+        "billing": heads(project)["billing"],
+    }
+
+
 def test_sql_from_where_a_database_is(project: Project) -> None:
     users = heads(project)["users"]
     unreachable = ("--database-url", "postgresql://u:pw@127.0.0.1:9/none")
@@ -400,6 +439,10 @@ def test_a_module_no_longer_in_the_manifest(project: Project) -> None:
     assert rows["users"]["state"] == rows["agents"]["state"] == "up to date"
     assert rows["billing"]["state"] == "unknown revision"
     assert rows["billing"]["pending"] is None
+    assert rows["billing"]["branch"] is None and rows["billing"]["models"] is None
+    down = project.migrate("down", "-b", "users")
+    assert down.code == 2 and "run `migrate down` from the code that has it" in down.err
+    assert "--allow-unknown" not in down.err
 
 
 def test_modules_with_no_revisions_or_no_models(project: Project) -> None:

@@ -145,9 +145,11 @@ def down(
     graph = load_graph(manifest)
 
     async def work(session: Session, db: state.DatabaseState) -> RunResult:
-        _refuse_unknown(db.unknown_rows(graph), db)
+        _refuse_unknown(db.unknown_rows(graph), db, "down")
         applied = db.applied(graph)
         db = await _verified(session, graph, db, applied)
+        if not db.complete:  # which revision was applied last, for every one a step may take
+            db = await state.read_state(session.conn, manifest.settings, full=True)
         named = branch or (revision.partition("@")[0] if revision and "@" in revision else None)
         module = _down_module(graph, applied, named or _module_of(graph, revision))
         if module is None:
@@ -200,7 +202,7 @@ def resolve(
         from shared.migrate.resolution import apply_resolution
 
         db = await state.read_state(session.conn, target.manifest.settings, full=True)
-        _refuse_unknown(db.unknown_rows(graph), db)
+        _refuse_unknown(db.unknown_rows(graph), db, "resolve")
         return Resolution(
             action, await apply_resolution(session, graph, db, action, revision, reason.strip())
         )
@@ -273,14 +275,19 @@ async def _execute(
     return await session.run_sync(run)
 
 
-def _refuse_unknown(unknown: list[str], db: state.DatabaseState) -> None:
+def _refuse_unknown(unknown: list[str], db: state.DatabaseState, command: str = "up") -> None:
     if unknown:
         owner = db.log[unknown[0]].module if unknown[0] in db.log else None
         by = f"module '{owner}' applied it, says the log; " if owner else ""
+        fix = (
+            "deploy the code that has it, or pass --allow-unknown to start this build without "
+            "migrating"
+            if command == "up"
+            else f"run `migrate {command}` from the code that has it"
+        )
         raise RevisionError(
             f"the database is at revision {unknown[0]}, which no module's migrations contain "
-            f"({by}a newer build?); deploy the code that has it, or pass --allow-unknown to "
-            "start this build without migrating"
+            f"({by}a newer build?); {fix}"
         )
 
 

@@ -122,7 +122,16 @@ def down_removals(
             f"revision {target} of module '{module.name}' is not applied; "
             f"`migrate current --branch {module.name}` shows where it is"
         )
-    return graph.descendants({target}, within=applied) - {target}
+    # the module's revisions built on R; other modules' revisions that depend on them follow
+    # (or are refused without --cascade), while those that depend only on R itself stay
+    above: set[str] = set()
+    stack = [target]
+    while stack:
+        for child in graph.children[stack.pop()]:
+            if child in mine and child not in above:
+                above.add(child)
+                stack.append(child)
+    return above
 
 
 def resolve(graph: RevisionGraph, text: str, module: Module | None) -> str:
@@ -148,6 +157,11 @@ def resolve(graph: RevisionGraph, text: str, module: Module | None) -> str:
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
+        if text in graph.manifest.names:
+            raise RevisionError(
+                f"'{text}' is a module, not a revision; name the module with --branch {text} "
+                f"(and a revision with -r, e.g. {text}@-1 or base)"
+            )
         where = f" --branch {module.name}" if module else ""
         raise RevisionError(
             f"unknown revision '{shown(text)}'{scope}; `migrate history{where}` lists them"
