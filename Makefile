@@ -49,16 +49,21 @@ dev-db-stop: install
 
 demo: install
 	@set -e; \
+	embedded=; \
 	if [ -z "$$DATABASE_URL" ]; then \
 		echo "DATABASE_URL is not set: using the embedded PostgreSQL in $(PGDATA)/"; \
 		DATABASE_URL=$$($(BIN)/python -W ignore -m shared.devserver $(PGDATA)); \
-		export DATABASE_URL; \
+		export DATABASE_URL; embedded=1; \
 	fi; \
 	$(RUN_MIGRATE) up; \
 	$(RUN_MIGRATE) status; \
 	echo; \
 	echo "Next: run migrate from the project's environment, e.g. .venv/bin/migrate status"; \
-	echo "(or: source .venv/bin/activate), with DATABASE_URL=\$$(make -s dev-db) set"
+	if [ -n "$$embedded" ]; then \
+		echo "(or: source .venv/bin/activate), with DATABASE_URL=\$$(make -s dev-db) set"; \
+	else \
+		echo "(or: source .venv/bin/activate)"; \
+	fi
 
 # twice as many workers as cores: a test spends most of its time waiting on PostgreSQL
 TEST_WORKERS ?= $(shell echo $$(( $$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1) * 2 )))
@@ -96,7 +101,7 @@ migrate-history: install
 	$(RUN_MIGRATE) history $(BRANCH_OPT)
 
 migrate-status: install
-	$(RUN_MIGRATE) status
+	$(RUN_MIGRATE) status $(BRANCH_OPT)
 
 migrate-check: install
 	$(RUN_MIGRATE) check

@@ -19,6 +19,8 @@ def test_makefile_targets_per_module(project: Project) -> None:
 
     status = project.make("migrate-status")
     assert status.code == 0 and "billing" in status.out and "not started" in status.out
+    one = project.make("migrate-status", "branch=agents")
+    assert one.code == 0 and "agents" in one.out and "billing" not in one.out
 
     down = project.make("migrate-down", "branch=agents")
     assert down.code == 0 and "Unapplying agents" in down.out

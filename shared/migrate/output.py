@@ -336,6 +336,15 @@ def _current(position: Position) -> str | None:
     return ",".join(position.current) or None
 
 
+def _module(position: Position) -> str | None:
+    """A module the manifest does not list is named as the log names it, if it does."""
+    return None if position.module == "?" and not position.in_manifest else position.module
+
+
+def _branch(position: Position) -> str | None:
+    return position.branch if position.in_manifest else None
+
+
 def _head(position: Position) -> str | None:
     return ",".join(position.heads) or None
 
@@ -345,7 +354,7 @@ def current(positions: list[Position], as_json: bool) -> None:
         show_json(
             {
                 "modules": [
-                    {"module": p.module, "branch": p.branch, "current": _current(p)}
+                    {"module": _module(p), "branch": _branch(p), "current": _current(p)}
                     for p in positions
                 ]
             }
@@ -361,13 +370,15 @@ def status(result: Status, as_json: bool) -> None:
             {
                 "modules": [
                     {
-                        "module": p.module,
-                        "branch": p.branch,
+                        "module": _module(p),
+                        "branch": _branch(p),
                         "current": _current(p),
                         "head": _head(p),
                         "pending": p.pending,
                         "state": p.state,
-                        "models": "found" if p.models else "missing",
+                        "models": None
+                        if not p.in_manifest
+                        else ("found" if p.models else "missing"),
                     }
                     for p in positions
                 ],
