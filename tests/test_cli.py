@@ -234,6 +234,17 @@ def test_errors_carry_their_fix(project: Project) -> None:
     assert "create services/billing/models.py or fix 'models' in migrations.yaml" in missing.err
 
 
+def test_usage_mistakes_say_what_to_type(project: Project) -> None:
+    both = project.migrate("up", "--sql", "--json", url=False)
+    assert both.code == 2 and "does not go with --plan or --json" in both.err and not both.out
+    assert project.migrate("up").code == 0
+    module = project.migrate("down", "-r", "agents")
+    assert module.code == 2
+    assert "'agents' is a module, not a revision; name the module with --branch agents" in (
+        module.err
+    )
+
+
 def test_errors_through_make_name_make_variables(project: Project) -> None:
     assert project.migrate("up").code == 0
     result = project.make("migrate-down")

@@ -517,6 +517,26 @@ def test_a_role_without_ddl_rights_is_told_what_to_change_and_nothing_moves(
     assert pg.fetch(project.database_url, "SELECT version_num FROM alembic_version") == before
 
 
+def test_login_and_read_errors_say_what_to_change(project: Project, plain_role: str) -> None:
+    assert project.migrate("up").code == 0
+    unread = project.migrate("status", env={"DATABASE_URL": plain_role})
+    assert unread.code == 1
+    [line] = unread.err.strip().splitlines()
+    assert "permission denied for table" in line and "needs SELECT on the version and log" in line
+    assert "s3cret" not in unread.err
+    nobody = make_url(plain_role).set(username="nobody_at_all").render_as_string(False)
+    missing = project.migrate("status", env={"DATABASE_URL": nobody})
+    assert missing.code == 1
+    assert 'role "nobody_at_all" does not exist' in missing.err
+    assert "fix the user name in $DATABASE_URL" in missing.err and "s3cret" not in missing.err
+    certless = (
+        "postgresql://app@127.0.0.1:9/app?sslmode=verify-full&sslrootcert=/nonexistent/ca.crt"
+    )
+    cert = project.migrate("status", env={"DATABASE_URL": certless})
+    assert cert.code == 1
+    assert "cannot read sslrootcert=/nonexistent/ca.crt (No such file or directory)" in cert.err
+
+
 def test_templates_are_trimmed_even_while_another_session_drops_one(project: Project) -> None:
     """Two commands trimming templates at once: PostgreSQL ends the session (FATAL) that
     alters a database whose DROP another session has begun; the command must not die of it."""

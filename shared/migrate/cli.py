@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from shared.migrate.errors import EXIT_FAILED, ConfigError, MigrateError
+from shared.migrate.errors import EXIT_FAILED, EXIT_USAGE, ConfigError, MigrateError
 
 if TYPE_CHECKING:
     from shared.migrate.commands import RunOptions, Target
@@ -287,6 +287,9 @@ def up(
     if revision and ":" in revision and sql and start is None:
         start, _, revision = revision.partition(":")  # Alembic's `R:heads` form
         revision = revision or None
+    if sql and (plan or as_json):
+        _error("--sql prints the SQL itself; it does not go with --plan or --json")
+        raise typer.Exit(EXIT_USAGE)
     options = _call(
         lambda: _options(
             plan, lock_wait, lock_timeout, statement_timeout, retries, allow_unknown, as_json

@@ -3,6 +3,7 @@ own errors. Messages name host:port/database, never the password."""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import ssl
@@ -41,12 +42,38 @@ def database_errors(url: DatabaseURL) -> Iterator[None]:
             f"lost the connection to the database at {url.display()} "
             f"({server_message(exc)}); whatever ran in the open transaction was rolled back"
         ) from exc
+    except asyncpg.InvalidAuthorizationSpecificationError as exc:
+        raise DatabaseError(
+            f"the database at {url.display()} refused the login ({server_message(exc)}); "
+            f"fix the user name in {url.source}"
+        ) from exc
+    except asyncpg.InsufficientPrivilegeError as exc:
+        raise DatabaseError(
+            f"database error at {url.display()}: {server_message(exc)}; the role in "
+            f"{url.source} needs SELECT on the version and log tables to read them, and to own "
+            "what up and down change"
+        ) from exc
     except asyncpg.PostgresError as exc:
         raise DatabaseError(f"database error at {url.display()}: {server_message(exc)}") from exc
     except (ssl.SSLError, ssl.CertificateError) as exc:
         raise DatabaseError(
             f"cannot reach the database at {url.display()}: SSL: {shown(_reason(exc), 120)}; "
             f"check sslmode and the certificates in {url.source}"
+        ) from exc
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        unreadable = [
+            f"{name}={shown(path, 120)}"
+            for name in ("sslrootcert", "sslcert", "sslkey", "sslcrl")
+            if (path := url.param(name)) and not os.access(path, os.R_OK)
+        ]
+        if not unreadable:
+            raise DatabaseError(
+                f"cannot reach the database at {url.display()}: {shown(_reason(exc), 120)}; "
+                + _where_hint(url)
+            ) from exc
+        raise DatabaseError(
+            f"cannot read {', '.join(unreadable)} ({exc.strerror}), given in {url.source}; "
+            "fix the path"
         ) from exc
     except (OSError, socket.gaierror, TimeoutError, asyncpg.InterfaceError) as exc:
         raise DatabaseError(
