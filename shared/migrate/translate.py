@@ -27,7 +27,7 @@ def database_errors(url: DatabaseURL) -> Iterator[None]:
         raise
     except InvalidDatabaseURL as exc:
         raise ConfigError(str(exc)) from None
-    except asyncpg.InvalidPasswordError as exc:
+    except asyncpg.InvalidAuthorizationSpecificationError as exc:  # a wrong password too
         raise DatabaseError(
             f"the database at {url.display()} refused the login ({server_message(exc)}); "
             f"the user name and password come from {url.source}"
@@ -41,11 +41,6 @@ def database_errors(url: DatabaseURL) -> Iterator[None]:
         raise DatabaseError(
             f"lost the connection to the database at {url.display()} "
             f"({server_message(exc)}); whatever ran in the open transaction was rolled back"
-        ) from exc
-    except asyncpg.InvalidAuthorizationSpecificationError as exc:
-        raise DatabaseError(
-            f"the database at {url.display()} refused the login ({server_message(exc)}); "
-            f"fix the user name in {url.source}"
         ) from exc
     except asyncpg.InsufficientPrivilegeError as exc:
         raise DatabaseError(
