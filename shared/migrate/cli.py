@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from shared.migrate.errors import EXIT_FAILED, EXIT_USAGE, ConfigError, MigrateError
+from shared.migrate.errors import EXIT_FAILED, ConfigError, MigrateError
 
 if TYPE_CHECKING:
     from shared.migrate.commands import RunOptions, Target
@@ -207,6 +207,10 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(EXIT_FAILED) from None
 
 
+def _refuse(message: str) -> None:
+    raise ConfigError(message)
+
+
 def _call(fn: Callable[[], T]) -> T:
     with _errors():
         return fn()
@@ -288,8 +292,7 @@ def up(
         start, _, revision = revision.partition(":")  # Alembic's `R:heads` form
         revision = revision or None
     if sql and (plan or as_json):
-        _error("--sql prints the SQL itself; it does not go with --plan or --json")
-        raise typer.Exit(EXIT_USAGE)
+        _call(lambda: _refuse("--sql prints the SQL itself; it does not go with --plan or --json"))
     options = _call(
         lambda: _options(
             plan, lock_wait, lock_timeout, statement_timeout, retries, allow_unknown, as_json
