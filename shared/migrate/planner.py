@@ -124,14 +124,7 @@ def down_removals(
         )
     # the module's revisions built on R; other modules' revisions that depend on them follow
     # (or are refused without --cascade), while those that depend only on R itself stay
-    above: set[str] = set()
-    stack = [target]
-    while stack:
-        for child in graph.children[stack.pop()]:
-            if child in mine and child not in above:
-                above.add(child)
-                stack.append(child)
-    return above
+    return graph.descendants({target}, within=mine) - {target}
 
 
 def resolve(graph: RevisionGraph, text: str, module: Module | None) -> str:
