@@ -135,7 +135,7 @@ def make_project(root: Path, modules: int, per_module: int) -> int:
             parent = rev
         entries.append(f"  - name: {name}\n    depends_on: [users]\n")
     manifest.write_text(manifest.read_text() + "".join(entries))
-    from shared.migrate.inifile import write_locations
+    from shared.migrate.history.config import write_locations
     from shared.migrate.manifest import load_manifest
 
     write_locations(load_manifest(manifest))

@@ -234,7 +234,7 @@ BOOKSHOP = REPO / "tests" / "bookshop"
 def bookshop(tmp_path: Path, database_url: str, request: pytest.FixtureRequest) -> Project:
     """A realistic monorepo of its own (four modules, one in its own schema), models only:
     every revision is for the test to create."""
-    from shared.migrate.inifile import write_locations
+    from shared.migrate.history.config import write_locations
     from shared.migrate.manifest import load_manifest
 
     root = tmp_path / "bookshop"

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from shared.migrate.session import LOCK_CLASS, lock_key
+from shared.migrate.database.session import LOCK_CLASS, lock_key
 from tests import pg
 from tests.conftest import REPO
 

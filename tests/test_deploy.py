@@ -13,7 +13,7 @@ import time
 
 import asyncpg
 
-from shared.migrate.session import LOCK_CLASS, lock_key
+from shared.migrate.database.session import LOCK_CLASS, lock_key
 from tests import pg
 from tests.conftest import REPO, Project
 from tests.holders import WATCHDOG, wait_for

@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from shared.migrate.inifile import expected_locations, in_step, read_locations, write_locations
+from shared.migrate.history.config import (
+    expected_locations,
+    in_step,
+    read_locations,
+    write_locations,
+)
 from shared.migrate.manifest import load_manifest
 from tests import pg
 from tests.conftest import REPO, Project

@@ -17,7 +17,7 @@ import pytest
 
 from shared.db.url import DatabaseURL
 from shared.migrate.manifest import Manifest
-from shared.migrate.testing import Migrator
+from shared.migrate.testing.migrator import Migrator
 from tests.conftest import REPO, Project, Run, copy_project
 
 README_FILES = re.compile(r"```python\n# (tests/\w+\.py)\n(.*?)```", re.DOTALL)

@@ -14,8 +14,8 @@ import pytest
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 
-from shared.migrate.graph import load_graph
-from shared.migrate.inifile import write_locations
+from shared.migrate.history.config import write_locations
+from shared.migrate.history.graph import load_graph
 from shared.migrate.manifest import load_manifest
 from tests.conftest import REPO, Project, copy_project
 

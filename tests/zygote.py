@@ -4,7 +4,7 @@ Most tests run `migrate` many times, and each run of the console script spends a
 CPU importing SQLAlchemy, Alembic, asyncpg and Typer before it does anything. Here the imports
 are paid once: the child of each request is a process of its own (its own pid, cwd,
 environment, argv, stdout, stderr and exit code) that calls the console script's entry point,
-`shared.migrate.cli:main`, exactly as the script does. Tests of the script itself (signals,
+`shared.migrate.cli.app:main`, exactly as the script does. Tests of the script itself (signals,
 terminals, `make`, start-up) run the real console script instead (`Project.script`).
 
 Protocol: one JSON request per line on stdin ({argv, cwd, env, out, err, timeout}), one JSON
@@ -33,8 +33,8 @@ PRELOAD = (
     "typer",
     "rich.console",
     "rich.table",
-    "shared.migrate.cli",
-    "shared.migrate.commands",
+    "shared.migrate.cli.app",
+    "shared.migrate.commands.run",
 )
 
 
@@ -55,7 +55,7 @@ def child(request: dict[str, object], script_dir: str) -> None:
         sys.argv = [str(a) for a in request["argv"]]  # type: ignore[attr-defined]
         sys.path[0] = script_dir  # as the console script has it
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        from shared.migrate.cli import main
+        from shared.migrate.cli.app import main
 
         try:
             main()

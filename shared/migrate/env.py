@@ -20,8 +20,8 @@ from sqlalchemy.engine import Connection
 
 from shared.db.connect import async_engine
 from shared.db.url import resolve_url
-from shared.migrate.discovery import discover
 from shared.migrate.manifest import MANIFEST_NAME, Manifest, find_manifest, load_manifest
+from shared.migrate.schema.discovery import discover
 
 
 def run_env() -> None:

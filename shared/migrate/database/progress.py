@@ -1,15 +1,14 @@
-"""What `up` and `down` report while they run, and what they return: the executor calls a
-Progress, the CLI renders it (Django's executor and its callback)."""
+"""What `up` and `down` report while they run: the executor calls a Progress, the CLI renders
+it (Django's executor and its callback)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.migrate.planner import Step
+from shared.migrate.history.plans import Step
 
 if TYPE_CHECKING:
-    from shared.migrate.session import Holder
+    from shared.migrate.database.session import Holder
 
 
 class Progress:
@@ -31,12 +30,3 @@ class Progress:
 
     def close(self) -> None:
         """The run is over (a live display stops here)."""
-
-
-@dataclass(frozen=True)
-class RunResult:
-    steps: list[Step]
-    sql: str | None = None
-    planned_only: bool = False
-    skipped_unknown: bool = False
-    tidied: tuple[str, ...] = ()  # version rows removed because another row implied them

@@ -1,56 +1,30 @@
-"""One function per `migrate` verb. Each returns data and prints nothing."""
+"""`up`, `down` and `resolve`: the verbs that move a database, under the migration lock."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from shared.db.url import DatabaseURL, InvalidDatabaseURL, resolve_url
-from shared.migrate import planner, recorder, state
+from shared.migrate import planner
+from shared.migrate.database import recorder, state
+from shared.migrate.database.progress import Progress
+from shared.migrate.database.session import (
+    Session,
+    run_session,
+    session_settings,
+)
+from shared.migrate.database.target import Target
 from shared.migrate.errors import ConfigError, MigrateError, RevisionError
-from shared.migrate.graph import Revision, RevisionGraph, load_graph
-from shared.migrate.manifest import Manifest, Module
-from shared.migrate.planner import Step
-from shared.migrate.progress import Progress, RunResult
-from shared.migrate.session import Session, run_async, run_session, session_settings, with_session
+from shared.migrate.history import expressions, plans
+from shared.migrate.history.graph import RevisionGraph, load_graph
+from shared.migrate.history.plans import Step
+from shared.migrate.manifest import Module
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from shared.migrate.checks import Finding
-    from shared.migrate.ownership import OwnershipMap
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where the command points: the manifest and the database URL as given (or not)."""
-
-    manifest: Manifest
-    database_url: str | None = None
-
-    @property
-    def url(self) -> DatabaseURL:
-        try:
-            return resolve_url(self.database_url, self.manifest.settings.database_url_env)
-        except InvalidDatabaseURL as exc:
-            raise ConfigError(str(exc)) from None
-
-    def shadow_server(self, shadow_url: str | None) -> DatabaseURL:
-        """Where shadow databases go: --shadow-url, else $SHADOW_DATABASE_URL, else the
-        database URL's server."""
-        env = self.manifest.settings.shadow_database_url_env
-        try:
-            if shadow_url:
-                return DatabaseURL.parse(shadow_url, "--shadow-url")
-            if os.environ.get(env):
-                return DatabaseURL.parse(os.environ[env], f"${env}")
-        except InvalidDatabaseURL as exc:
-            raise ConfigError(str(exc)) from None
-        return self.url
 
 
 @dataclass(frozen=True)
@@ -67,6 +41,15 @@ class RunOptions:
     progress: Progress = field(default_factory=Progress)
 
 
+@dataclass(frozen=True)
+class RunResult:
+    steps: list[Step]
+    sql: str | None = None
+    planned_only: bool = False
+    skipped_unknown: bool = False
+    tidied: tuple[str, ...] = ()  # version rows removed because another row implied them
+
+
 DEFAULT_OPTIONS = RunOptions()
 
 
@@ -74,15 +57,6 @@ class ChecksumMismatch(MigrateError):
     def __init__(self, module: str, message: str) -> None:
         super().__init__(message)
         self.module = module
-
-
-@dataclass(frozen=True)
-class CreateResult:
-    module: str
-    path: Path | None
-    revision: str | None
-    depends_on: tuple[str, ...] = ()
-    changes: tuple[str, ...] = ()  # what the revision does, one line per operation
 
 
 # ---- up / down / resolve -------------------------------------------------------------------
@@ -110,8 +84,8 @@ def up(
     if sql:
         applied = graph.ancestors(_revisions(graph, start)) if start else set()
         targets = planner.up_targets(graph, revision, module, applied) if revision else default
-        plan = planner.upgrade_plan(graph, applied, targets)
-        from shared.migrate.executor import render_sql
+        plan = plans.upgrade_plan(graph, applied, targets)
+        from shared.migrate.database.executor import render_sql
 
         text = render_sql(graph, plan, graph.maximal(applied), fresh=not start)
         return RunResult(steps=plan, sql=text)
@@ -126,7 +100,7 @@ def up(
         applied = db.applied(graph)
         db = await _verified(session, graph, db, applied)
         targets = planner.up_targets(graph, revision, module, applied) if revision else default
-        plan = planner.upgrade_plan(graph, applied, targets)
+        plan = plans.upgrade_plan(graph, applied, targets)
         return await _execute(session, graph, db, applied, plan, options)
 
     return _migrating(target, "up", options, work, lock=not options.plan)
@@ -155,7 +129,7 @@ def down(
         if module is None:
             return RunResult(steps=[])
         removed = planner.down_removals(graph, revision, module, applied, db.recency())
-        plan = planner.removal_plan(graph, applied, removed)
+        plan = plans.removal_plan(graph, applied, removed)
         others = [s for s in plan if s.module != module.name]
         if others and not cascade:
             raise RevisionError(
@@ -196,10 +170,10 @@ def resolve(
         raise ConfigError("--reason is required: say why, it is kept in the log")
     action, expression = chosen[0]
     graph = load_graph(target.manifest)
-    revision = planner.resolve(graph, expression, None)
+    revision = expressions.resolve(graph, expression, None)
 
     async def work(session: Session, db: state.DatabaseState) -> Resolution:
-        from shared.migrate.resolution import apply_resolution
+        from shared.migrate.database.resolution import apply_resolution
 
         db = await state.read_state(session.conn, target.manifest.settings, full=True)
         _refuse_unknown(db.unknown_rows(graph), db, "resolve")
@@ -252,7 +226,7 @@ async def _execute(
     untidy = bool(graph.implied(rows, applied))
     if options.plan or not (plan or untidy):
         return RunResult(steps=plan, planned_only=options.plan)
-    from shared.migrate.executor import Executor, online_context
+    from shared.migrate.database.executor import Executor, online_context
 
     settings = graph.manifest.settings
     await recorder.ensure_tables(session.conn, settings, db)
@@ -328,7 +302,7 @@ def _revisions(graph: RevisionGraph, text: str) -> set[str]:
     found = set()
     for part in text.removesuffix(":").split(","):
         if part.strip():
-            expression = planner.parse(graph, part.strip(), None)
+            expression = expressions.parse(graph, part.strip(), None)
             if expression.text in ("head", "heads"):
                 found |= {
                     h
@@ -336,7 +310,7 @@ def _revisions(graph: RevisionGraph, text: str) -> set[str]:
                     if (h := graph.head(m))
                 }
             elif expression.text != "base":
-                found.add(planner.resolve(graph, expression.text, expression.module))
+                found.add(expressions.resolve(graph, expression.text, expression.module))
     return found
 
 
@@ -344,7 +318,7 @@ def _module_of(graph: RevisionGraph, revision: str | None) -> str | None:
     """The module a `--revision` names by its id (or a unique prefix of it), if it does."""
     if not revision or revision in ("base", "head", "heads") or revision[0] in "+-":
         return None
-    return graph.revisions[planner.resolve(graph, revision, None)].module
+    return graph.revisions[expressions.resolve(graph, revision, None)].module
 
 
 def _down_module(graph: RevisionGraph, applied: set[str], branch: str | None) -> Module | None:
@@ -359,155 +333,3 @@ def _down_module(graph: RevisionGraph, applied: set[str], branch: str | None) ->
             f"several modules have applied revisions ({', '.join(started)}); name one with --branch"
         )
     return manifest.module(started[0]) if started else None
-
-
-# ---- read-only views ---------------------------------------------------------------------
-
-
-def status(target: Target) -> state.Status:
-    """`migrate current` and `migrate status`: where each module stands (reads, never writes)."""
-    graph = load_graph(target.manifest)
-    settings = target.manifest.settings
-
-    async def work(session: Session) -> state.DatabaseState:
-        return await state.read_state(session.conn, settings)
-
-    return state.status(graph, run_session(target.url, "status", work))
-
-
-def log(target: Target) -> list[recorder.LogEntry]:
-    """`migrate log`: the tool's record, newest first."""
-    settings = target.manifest.settings
-
-    async def work(session: Session) -> list[recorder.LogEntry]:
-        return await recorder.entries(session.conn, settings)
-
-    return run_session(target.url, "log", work)
-
-
-@dataclass(frozen=True)
-class History:
-    modules: dict[str, list[Revision]]  # each module's revisions, newest first
-    applied: set[str] | None  # None: no database was configured, or it could not be read
-
-
-def history(target: Target, branch: str | None = None) -> History:
-    """`migrate history`: each module's revisions, newest first, and which are applied when
-    a database is configured and answers within a moment (no models are imported)."""
-    manifest = target.manifest
-    graph = load_graph(manifest)
-    modules = [manifest.module(branch)] if branch else list(manifest.modules)
-    return History({m.name: graph.of_module(m.name) for m in modules}, _applied(target, graph))
-
-
-def _applied(target: Target, graph: RevisionGraph) -> set[str] | None:
-    """Marks are a bonus, never a reason to fail or to wait."""
-    import asyncio
-
-    try:
-        url = target.url
-        if url.source == "the built-in default":
-            return None
-
-        async def read(session: Session) -> state.DatabaseState:
-            return await state.read_state(session.conn, target.manifest.settings)
-
-        async def quick() -> state.DatabaseState:
-            return await asyncio.wait_for(with_session(url, "history", read), timeout=3)
-
-        db = run_async(quick)
-    except (MigrateError, TimeoutError):
-        return None
-    return db.applied(graph)
-
-
-def heads(manifest: Manifest, branch: str | None = None) -> dict[str, list[str]]:
-    """`migrate heads`: each module's head(s) (no database, no models)."""
-    graph = load_graph(manifest)
-    modules = [manifest.module(branch)] if branch else list(manifest.modules)
-    return {m.name: graph.heads(m.name) for m in modules}
-
-
-# ---- writing revisions -------------------------------------------------------------------
-
-
-def create(
-    target: Target,
-    message: str,
-    module_name: str,
-    *,
-    autogenerate: bool = True,
-    shadow_url: str | None = None,
-) -> CreateResult:
-    """`migrate create`: a new revision on the module's head, in its versions directory."""
-    from shared.migrate import revisionfile
-
-    manifest = target.manifest
-    module = manifest.module(module_name)
-    if not message.strip():
-        raise ConfigError("the revision message is empty; describe the change in a few words")
-    graph = load_graph(manifest)  # every file read (cheap, cached): a broken one stops create
-    if not autogenerate:
-        written = revisionfile.write(manifest, module, message, head=graph.head(module))
-        return CreateResult(module.name, written.path, written.revision)
-    from shared.migrate import autogen
-
-    head = graph.head(module)
-    created = autogen.create_revision(
-        graph, module, head, message, target.shadow_server(shadow_url)
-    )
-    if created is None:
-        return CreateResult(module.name, None, None)
-    return CreateResult(
-        module.name, created.path, created.revision, created.depends_on, created.changes
-    )
-
-
-def merge(manifest: Manifest, module_name: str, message: str | None = None) -> CreateResult:
-    """`migrate merge`: one revision joining the module's heads, in its versions directory."""
-    from shared.migrate import revisionfile
-
-    module = manifest.module(module_name)
-    graph = load_graph(manifest)
-    module_heads = graph.heads(module.name)
-    if len(module_heads) < 2:
-        return CreateResult(module.name, None, None)
-    written = revisionfile.write(
-        manifest, module, message or f"merge {module.name} heads", head=tuple(sorted(module_heads))
-    )
-    return CreateResult(module.name, written.path, written.revision)
-
-
-# ---- isolation: owners, check, module add --------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    findings: list[Finding]
-
-    @property
-    def ok(self) -> bool:
-        return not self.findings
-
-
-def owners(target: Target, shadow_url: str | None = None) -> OwnershipMap:
-    """`migrate owners`: each table's module, from the models and from the migrations."""
-    from shared.migrate import inspection
-
-    return inspection.owners(target, shadow_url)
-
-
-def check(
-    target: Target, shadow_url: str | None = None, *, all_revisions: bool = False
-) -> CheckResult:
-    """`migrate check`: every finding that should fail CI, each under its module."""
-    from shared.migrate import inspection
-
-    return CheckResult(inspection.check(target, shadow_url, all_revisions=all_revisions))
-
-
-def add_module(manifest: Manifest, name: str, depends_on: list[str]) -> Manifest:
-    """`migrate module add`: a new module's package, manifest entry and alembic.ini line."""
-    from shared.migrate import scaffold
-
-    return scaffold.add_module(manifest, name, depends_on)

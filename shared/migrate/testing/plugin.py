@@ -34,9 +34,9 @@ import pytest
 if TYPE_CHECKING:
     from shared.db.url import DatabaseURL
     from shared.migrate.manifest import Manifest
-    from shared.migrate.testing import Migrator
+    from shared.migrate.testing.migrator import Migrator
 
-BUILT_IN = Path(__file__).with_name("builtin_tests.py")
+BUILT_IN = Path(__file__).with_name("builtin.py")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -101,9 +101,9 @@ class BuiltInTests(pytest.Module):
     test_stairway[agents]`)."""
 
     def _getobj(self) -> Any:
-        from shared.migrate import builtin_tests
+        from shared.migrate.testing import builtin
 
-        return builtin_tests
+        return builtin
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -223,7 +223,7 @@ def migrate_database(migrate_server_url: DatabaseURL) -> Iterator[DatabaseURL]:
 def migrator(migrate_manifest: Manifest, migrate_database: DatabaseURL) -> Migrator:
     """The test's database, moved by the tool (`up`, `down`, `step_up`, `up_before`) and
     read back (`fetch`, `schema`, `tables`)."""
-    from shared.migrate.testing import Migrator
+    from shared.migrate.testing.migrator import Migrator
 
     return Migrator(migrate_manifest, migrate_database)
 
@@ -248,7 +248,7 @@ def migrated_database(
     """A factory: `migrated_database("agents")` is a fresh database with that module (and
     what it depends on) at head; `migrated_database(None)` has every module. Each module's
     state is built once per session and cloned after."""
-    from shared.migrate.testing import Migrator
+    from shared.migrate.testing.migrator import Migrator
 
     made: list[str] = []
 

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 
-from shared.migrate import index
 from shared.migrate.errors import ConfigError, MultipleHeads, shown
-from shared.migrate.index import Revision
+from shared.migrate.history import index
+from shared.migrate.history.index import Revision
 from shared.migrate.manifest import Manifest, Module
 
 __all__ = ["Revision", "RevisionGraph", "load_graph"]

@@ -19,8 +19,8 @@ from shared.migrate.errors import EXIT_FAILED, ConfigError, MigrateError
 
 if TYPE_CHECKING:
     from shared.migrate.commands import RunOptions, Target
+    from shared.migrate.database.progress import Progress
     from shared.migrate.manifest import Manifest
-    from shared.migrate.progress import Progress
 
 T = TypeVar("T")
 SETTINGS = {"help_option_names": ["-h", "--help"]}
@@ -170,7 +170,7 @@ def _through_make(message: str) -> str:
 
 
 def _error(text: str) -> None:
-    from shared.migrate import output
+    from shared.migrate.cli import output
 
     if output.fancy(sys.stderr):
         from rich.text import Text
@@ -225,7 +225,7 @@ def _options(
     allow_unknown: bool = False,
     quiet: bool = False,
 ) -> RunOptions:
-    from shared.migrate import output
+    from shared.migrate.cli import output
     from shared.migrate.commands import RunOptions
     from shared.migrate.manifest import parse_duration
 
@@ -286,7 +286,8 @@ def up(
     as_json: Json = False,
 ) -> None:
     """Apply pending revisions: every module, one module (with its dependencies), or up to R."""
-    from shared.migrate import commands, output
+    from shared.migrate import commands
+    from shared.migrate.cli import output
 
     if revision and ":" in revision and sql and start is None:
         start, _, revision = revision.partition(":")  # Alembic's `R:heads` form
@@ -325,7 +326,8 @@ def down(
     as_json: Json = False,
 ) -> None:
     """Roll back one revision of a module, or down to R."""
-    from shared.migrate import commands, output
+    from shared.migrate import commands
+    from shared.migrate.cli import output
 
     options = _call(
         lambda: _options(plan, lock_wait, lock_timeout, statement_timeout, retries, quiet=as_json)
@@ -360,7 +362,8 @@ def resolve(
 ) -> None:
     """Fix the record after a mistake: accept an edited applied revision, or mark a revision
     applied or rolled back by hand. Runs no revision; changes only the version table and log."""
-    from shared.migrate import commands, output
+    from shared.migrate import commands
+    from shared.migrate.cli import output
 
     options = _call(lambda: _options(False, lock_wait, None, None))
     result = _run(
@@ -380,7 +383,8 @@ def resolve(
 @app.command("log")
 def log_(branch: Branch = None, as_json: Json = False) -> None:
     """The record of every revision applied and unapplied: when, how long, by whom, checksum."""
-    from shared.migrate import commands, output
+    from shared.migrate import commands
+    from shared.migrate.cli import output
 
     target = _call(state.target)
     name = _call(lambda: state.module_name(branch))
@@ -407,7 +411,8 @@ def create(
     as_json: Json = False,
 ) -> None:
     """Write a new revision for one module, from its models (autogenerate) or empty."""
-    from shared.migrate import commands, output
+    from shared.migrate import commands
+    from shared.migrate.cli import output
 
     target = _call(state.target)
     text, name = _call(lambda: _create_arguments(target.manifest, message, message_option, module))
@@ -439,7 +444,8 @@ def _create_arguments(
 @app.command()
 def current(branch: Branch = None, as_json: Json = False) -> None:
     """Show the revision each module is at."""
-    from shared.migrate import commands, output
+    from shared.migrate import commands
+    from shared.migrate.cli import output
 
     result = _call(lambda: commands.status(state.target()))
     name = _call(lambda: state.module_name(branch))
@@ -457,7 +463,8 @@ def status(
     """One row per module: current revision, head, pending count, state."""
     from dataclasses import replace
 
-    from shared.migrate import commands, output
+    from shared.migrate import commands
+    from shared.migrate.cli import output
 
     result = _call(lambda: commands.status(state.target()))
     name = _call(lambda: state.module_name(branch))
@@ -480,7 +487,8 @@ def history(
 ) -> None:
     """List revisions per module, newest first; [X] applied, [ ] not, when the database can
     be read."""
-    from shared.migrate import commands, output
+    from shared.migrate import commands
+    from shared.migrate.cli import output
 
     target = _call(state.target)
     result = _call(lambda: commands.history(target, branch))
@@ -490,7 +498,8 @@ def history(
 @app.command()
 def heads(branch: Branch = None, as_json: Json = False) -> None:
     """Show each module's head revision."""
-    from shared.migrate import commands, output
+    from shared.migrate import commands
+    from shared.migrate.cli import output
 
     output.heads(_call(lambda: commands.heads(state.manifest(), branch)), as_json)
 
@@ -502,7 +511,8 @@ def owners(
     shadow_url: ShadowUrl = None,
 ) -> None:
     """Show which module owns each table (and tables in the database nobody owns)."""
-    from shared.migrate import commands, output
+    from shared.migrate import commands
+    from shared.migrate.cli import output
 
     target = _call(state.target)
     name = _call(lambda: state.module_name(branch))
@@ -526,7 +536,8 @@ def check(
 ) -> None:
     """CI gate: models match migrations per module, one head each, clean ownership, declared
     dependencies, downgrades that leave no trace, alembic.ini in step. Exit 1 on any finding."""
-    from shared.migrate import commands, output
+    from shared.migrate import commands
+    from shared.migrate.cli import output
 
     result = _call(lambda: commands.check(state.target(), shadow_url, all_revisions=all_revisions))
     name = _call(lambda: state.module_name(branch))
@@ -549,7 +560,8 @@ def merge(
     ] = None,
 ) -> None:
     """Write a revision that joins a module's two heads, in its versions directory."""
-    from shared.migrate import commands, output
+    from shared.migrate import commands
+    from shared.migrate.cli import output
 
     manifest = _call(state.manifest)
     result = _call(lambda: commands.merge(manifest, branch, message))
@@ -570,8 +582,8 @@ def graph(
     dot: Annotated[bool, typer.Option("--dot", help="Graphviz dot instead of Mermaid.")] = False,
 ) -> None:
     """The modules and their depends_on as a diagram (Mermaid, or Graphviz with --dot)."""
-    from shared.migrate import diagram
-    from shared.migrate.graph import load_graph
+    from shared.migrate.cli import diagram
+    from shared.migrate.history.graph import load_graph
 
     manifest = _call(state.manifest)
     loaded = _call(lambda: load_graph(manifest)) if revisions else None
@@ -597,7 +609,8 @@ def module_add(
 ) -> None:
     """Create services/NAME (package, models.py, migrations/) and list it in migrations.yaml
     and alembic.ini."""
-    from shared.migrate import commands, output
+    from shared.migrate import commands
+    from shared.migrate.cli import output
 
     manifest = _call(state.manifest)
     updated = _call(lambda: commands.add_module(manifest, name, depends_on or []))

@@ -16,13 +16,13 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.migrate.index import CHECKSUM_PREFIX
+from shared.migrate.history.index import CHECKSUM_PREFIX
 from shared.migrate.manifest import Settings
 
 if TYPE_CHECKING:
     import asyncpg
 
-    from shared.migrate.state import DatabaseState
+    from shared.migrate.database.state import DatabaseState
 
 ACTIONS = ("run", "accept", "resolve")
 
@@ -56,8 +56,8 @@ async def ensure_tables(conn: asyncpg.Connection, settings: Settings, db: Databa
     try:
         await conn.execute(sql)
     except asyncpg.InsufficientPrivilegeError as exc:
+        from shared.migrate.database.translate import server_message
         from shared.migrate.errors import DatabaseError
-        from shared.migrate.translate import server_message
 
         schema = settings.version_table_schema or "the first schema on the search_path"
         raise DatabaseError(

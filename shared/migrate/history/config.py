@@ -1,12 +1,37 @@
-"""`alembic.ini`'s version_locations, kept in step with the manifest so plain `alembic` works."""
+"""How Alembic finds the revisions: the Config the tool builds in code (the tool never reads
+alembic.ini, and the database URL never enters a Config), and alembic.ini's
+version_locations kept in step with the manifest so plain `alembic` works."""
 
 from __future__ import annotations
 
 import configparser
 import re
+from argparse import Namespace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shared.migrate.manifest import Manifest
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+
+def build_config(manifest: Manifest) -> Config:
+    from alembic.config import Config
+
+    config = Config(cmd_opts=Namespace(quiet=True, x=None))  # quiet: the tool prints, not Alembic
+    config.set_main_option("script_location", _escape(manifest.script_location))
+    config.set_main_option("path_separator", "newline")
+    config.set_main_option(
+        "version_locations", "\n".join(_escape(m.versions) for m in manifest.modules)
+    )
+    config.attributes["manifest"] = manifest
+    return config
+
+
+def _escape(path: Path) -> str:
+    return str(path).replace("%", "%%")
+
 
 INI_NAME = "alembic.ini"
 _LOCATIONS_BLOCK = re.compile(r"^version_locations\s*=.*?(?=^\S|\Z)", re.MULTILINE | re.DOTALL)

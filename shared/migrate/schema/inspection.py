@@ -6,19 +6,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.migrate import checks, index
-from shared.migrate.build import TABLES_SQL, Built, bookkeeping, heads_of, on_shadow, table_key
-from shared.migrate.discovery import Discovery, discover
-from shared.migrate.graph import RevisionGraph, load_graph
-from shared.migrate.ownership import OwnershipMap, ownership, undeclared_references
-from shared.migrate.session import Session, run_async, with_session
-from shared.migrate.state import DatabaseState, read_state
+from shared.migrate.database.session import Session, run_async, with_session
+from shared.migrate.database.state import DatabaseState, read_state
+from shared.migrate.history import index
+from shared.migrate.history.graph import RevisionGraph, load_graph
+from shared.migrate.schema import checks
+from shared.migrate.schema.build import (
+    TABLES_SQL,
+    Built,
+    bookkeeping,
+    heads_of,
+    on_shadow,
+    table_key,
+)
+from shared.migrate.schema.discovery import Discovery, discover
+from shared.migrate.schema.ownership import OwnershipMap, ownership, undeclared_references
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from shared.migrate.checks import Finding
-    from shared.migrate.commands import Target
+    from shared.migrate.database.target import Target
+    from shared.migrate.schema.checks import Finding
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,7 @@ def _drift(
     conn: Connection, graph: RevisionGraph, discovery: Discovery, built: Built
 ) -> list[Finding]:
     """Every module's models against what its migrations built, in one comparison."""
-    from shared.migrate.autogen import compare
+    from shared.migrate.schema.autogen import compare
 
     if not built.complete:
         return []

@@ -5,18 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.migrate import recorder
-from shared.migrate.graph import RevisionGraph
-from shared.migrate.index import Problem
-from shared.migrate.inifile import INI_NAME, expected_locations, in_step
+from shared.migrate.database import recorder
+from shared.migrate.history.config import INI_NAME, expected_locations, in_step
+from shared.migrate.history.graph import RevisionGraph
+from shared.migrate.history.index import Problem
 from shared.migrate.manifest import Manifest
-from shared.migrate.ownership import OwnershipMap
+from shared.migrate.schema.ownership import OwnershipMap
 
 if TYPE_CHECKING:
     from alembic.operations import ops
 
-    from shared.migrate.build import Built
-    from shared.migrate.state import DatabaseState
+    from shared.migrate.database.state import DatabaseState
+    from shared.migrate.schema.build import Built
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def dependency_findings(undeclared: list[tuple[str, str, str]]) -> list[Finding]
 
 def drift_findings(upgrade_ops: ops.UpgradeOps, owner_of: dict[str, str]) -> list[Finding]:
     """One finding per module whose models differ from what its migrations build."""
-    from shared.migrate.autogen import describe
+    from shared.migrate.schema.autogen import describe
 
     per_module: dict[str, list[str]] = {}
     for op in upgrade_ops.ops:

@@ -16,19 +16,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from shared.migrate.database.progress import Progress
 from shared.migrate.errors import shown
-from shared.migrate.progress import Progress
 
 if TYPE_CHECKING:
-    from shared.migrate.checks import Finding
     from shared.migrate.commands import CreateResult, Resolution
-    from shared.migrate.graph import Revision
-    from shared.migrate.ownership import OwnershipMap
-    from shared.migrate.planner import Step
-    from shared.migrate.progress import RunResult
-    from shared.migrate.recorder import LogEntry
-    from shared.migrate.session import Holder
-    from shared.migrate.state import Position, Status
+    from shared.migrate.commands.run import RunResult
+    from shared.migrate.database.recorder import LogEntry
+    from shared.migrate.database.session import Holder
+    from shared.migrate.database.state import Position, Status
+    from shared.migrate.history.graph import Revision
+    from shared.migrate.history.plans import Step
+    from shared.migrate.schema.checks import Finding
+    from shared.migrate.schema.ownership import OwnershipMap
 
 JSON_VERSION = 1
 STATE_STYLES = {

@@ -19,8 +19,8 @@ from stat import S_ISREG
 from typing import Any, NamedTuple
 
 from shared.migrate.errors import ConfigError, shown
+from shared.migrate.history.scripts import load_script, syntax_error
 from shared.migrate.manifest import Manifest, Module
-from shared.migrate.scripts import load_script, syntax_error
 
 CACHE_NAME = "migrate-index.marshal"
 CACHE_FORMAT = 2

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from shared.migrate.errors import ConfigError, shown
-from shared.migrate.inifile import ini_path, write_locations
+from shared.migrate.history.config import ini_path, write_locations
 from shared.migrate.manifest import NAME_LIMIT, NAME_PATTERN, Manifest, load_manifest
 
 MODELS_TEMPLATE = '''"""The {name} service's tables."""

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from shared.migrate.manifest import Manifest
-from shared.migrate.testing import Migrator
+from shared.migrate.testing.migrator import Migrator
 
 pytestmark = pytest.mark.migrate
 
@@ -28,7 +28,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def test_single_head(module: str, migrate_manifest: Manifest) -> None:
     """The module's history has one head (two people's parallel work needs a merge)."""
-    from shared.migrate.graph import load_graph
+    from shared.migrate.history.graph import load_graph
 
     heads = load_graph(migrate_manifest).heads(module)
     if len(heads) > 1:
@@ -42,7 +42,7 @@ def test_single_head(module: str, migrate_manifest: Manifest) -> None:
 def test_upgrade(module: str, migrator: Migrator) -> None:
     """From an empty database to the module's head, applying only what its revisions
     declare they need (a missing depends_on fails here, on the revision that needs it)."""
-    from shared.migrate.executor import RevisionFailed
+    from shared.migrate.database.executor import RevisionFailed
 
     try:
         migrator.up(module=module)
@@ -66,7 +66,7 @@ def test_models_match_migrations(module: str, migrator: Migrator) -> None:
 def test_stairway(module: str, migrator: Migrator, migrate_revision_data: dict[str, Any]) -> None:
     """Every revision of the module: up, down (the schema exactly as before: a downgrade
     leaves no trace), up again."""
-    from shared.migrate.executor import RevisionFailed
+    from shared.migrate.database.executor import RevisionFailed
 
     try:
         built = migrator.stairway(module, migrate_revision_data)
@@ -80,10 +80,10 @@ def test_stairway(module: str, migrator: Migrator, migrate_revision_data: dict[s
 def test_dependencies_declared(module: str, migrate_manifest: Manifest) -> None:
     """Django's rule: the module's revisions depend only on modules it declares in
     depends_on, and its models reference only their tables."""
-    from shared.migrate import checks
-    from shared.migrate.discovery import discover
-    from shared.migrate.graph import load_graph
-    from shared.migrate.ownership import undeclared_references
+    from shared.migrate.history.graph import load_graph
+    from shared.migrate.schema import checks
+    from shared.migrate.schema.discovery import discover
+    from shared.migrate.schema.ownership import undeclared_references
 
     manifest = migrate_manifest
     revisions = checks.revision_dependency_findings(load_graph(manifest))

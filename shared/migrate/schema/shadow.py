@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.db.connect import connect
 from shared.db.url import DatabaseURL
+from shared.migrate.database.session import KEEP_ALIVE
+from shared.migrate.database.translate import database_errors
 from shared.migrate.errors import DatabaseError
-from shared.migrate.session import KEEP_ALIVE
-from shared.migrate.translate import database_errors
 
 if TYPE_CHECKING:
     import asyncpg

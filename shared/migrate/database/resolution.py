@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shared.migrate import recorder
+from shared.migrate.database import recorder
+from shared.migrate.database.state import DatabaseState
 from shared.migrate.errors import RevisionError
-from shared.migrate.graph import RevisionGraph
-from shared.migrate.state import DatabaseState
+from shared.migrate.history.graph import RevisionGraph
 
 if TYPE_CHECKING:
-    from shared.migrate.session import Session
+    from shared.migrate.database.session import Session
 
 
 async def apply_resolution(

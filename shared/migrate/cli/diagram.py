@@ -3,7 +3,7 @@ chain and the cross-module dependencies) as Mermaid, which GitHub renders, or Gr
 
 from __future__ import annotations
 
-from shared.migrate.graph import RevisionGraph
+from shared.migrate.history.graph import RevisionGraph
 from shared.migrate.manifest import Manifest
 
 

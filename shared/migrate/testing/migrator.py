@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.db.url import DatabaseURL
-from shared.migrate.build import Built
-from shared.migrate.catalog import SNAPSHOT_SQL, Catalog, kept
 from shared.migrate.commands import RunOptions, Target, down, up
-from shared.migrate.graph import RevisionGraph, load_graph
+from shared.migrate.database.progress import Progress
+from shared.migrate.database.state import read_state
+from shared.migrate.history.graph import RevisionGraph, load_graph
 from shared.migrate.manifest import Manifest
-from shared.migrate.progress import Progress
-from shared.migrate.state import read_state
+from shared.migrate.schema.build import Built
+from shared.migrate.schema.catalog import SNAPSHOT_SQL, Catalog, kept
 
 QUIET = RunOptions(progress=Progress(), lock_wait=30.0)
 
@@ -79,9 +79,9 @@ class Migrator:
         """Bring the module's dependencies to their heads and walk the module's revisions:
         up, down (the schema must be exactly as before), up again; with `data` inserted
         before and after each of the module's revisions it names."""
-        from shared.migrate import recorder
-        from shared.migrate.build import build, heads_of
-        from shared.migrate.session import Session, run_session
+        from shared.migrate.database import recorder
+        from shared.migrate.database.session import Session, run_session
+        from shared.migrate.schema.build import build, heads_of
 
         graph, name = self.graph, self.manifest.module(module).name
         targets = heads_of(graph, self.manifest.dependency_closure(name))
@@ -102,11 +102,11 @@ class Migrator:
     def drift(self, module: str) -> list[str]:
         """What the module's models need beyond what its migrations build (one line per
         operation, as `check` shows them); brings the module and its dependencies to head."""
-        from shared.migrate import recorder
-        from shared.migrate.autogen import compare, describe
-        from shared.migrate.build import build, heads_of
-        from shared.migrate.discovery import discover
-        from shared.migrate.session import Session, run_session
+        from shared.migrate.database import recorder
+        from shared.migrate.database.session import Session, run_session
+        from shared.migrate.schema.autogen import compare, describe
+        from shared.migrate.schema.build import build, heads_of
+        from shared.migrate.schema.discovery import discover
 
         graph, name = self.graph, self.manifest.module(module).name
         closure = self.manifest.dependency_closure(name)

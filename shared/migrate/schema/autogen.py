@@ -23,16 +23,16 @@ from sqlalchemy import ForeignKeyConstraint, Table, text
 from sqlalchemy.dialects.postgresql.named_types import DOMAIN, NamedType
 
 from shared.db.url import DatabaseURL
-from shared.migrate import revisionfile
-from shared.migrate.build import Built, bookkeeping, heads_of, on_shadow
-from shared.migrate.catalog import snapshot
-from shared.migrate.discovery import Discovery, discover
+from shared.migrate.database.executor import Executor, RevisionFailed, online_context
+from shared.migrate.database.session import run_async
 from shared.migrate.errors import ConfigError, MigrateError
-from shared.migrate.executor import Executor, RevisionFailed, online_context
-from shared.migrate.graph import RevisionGraph, load_graph
+from shared.migrate.history import revisionfile
+from shared.migrate.history.graph import RevisionGraph, load_graph
+from shared.migrate.history.plans import Step
 from shared.migrate.manifest import Module
-from shared.migrate.planner import Step
-from shared.migrate.session import run_async
+from shared.migrate.schema.build import Built, bookkeeping, heads_of, on_shadow
+from shared.migrate.schema.catalog import snapshot
+from shared.migrate.schema.discovery import Discovery, discover
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
-from shared.migrate.graph import RevisionGraph
+from shared.migrate.history.graph import RevisionGraph
 from shared.migrate.manifest import Manifest, Module, Settings
 
 if TYPE_CHECKING:

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.db.connect import connect, engine_over
 from shared.db.url import DatabaseURL
+from shared.migrate.database.translate import database_errors
 from shared.migrate.errors import LockTimeout, Terminated, shown
 from shared.migrate.manifest import Settings, pg_duration
-from shared.migrate.translate import database_errors
 
 if TYPE_CHECKING:
     import asyncpg
@@ -157,7 +157,7 @@ class Session:
         watcher = asyncio.get_running_loop().create_task(self._watch())
         try:
             async with self._engine.connect() as sa_conn:
-                from shared.migrate import oneshot
+                from shared.migrate.database import oneshot
 
                 raw = await sa_conn.get_raw_connection()
                 oneshot.install(raw.dbapi_connection)

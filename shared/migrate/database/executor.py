@@ -16,14 +16,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from shared.migrate import recorder
+from shared.migrate.database import recorder
+from shared.migrate.database.progress import Progress
+from shared.migrate.database.session import Holder, Watch
+from shared.migrate.database.translate import server_message, sqlstate
 from shared.migrate.errors import ConfigError, MigrateError, shown
-from shared.migrate.graph import Revision, RevisionGraph
-from shared.migrate.planner import Step
-from shared.migrate.progress import Progress
-from shared.migrate.scripts import load_script
-from shared.migrate.session import Holder, Watch
-from shared.migrate.translate import server_message, sqlstate
+from shared.migrate.history.graph import Revision, RevisionGraph
+from shared.migrate.history.plans import Step
+from shared.migrate.history.scripts import load_script
 
 if TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext
@@ -296,7 +296,7 @@ class Executor:
         from alembic.runtime.environment import EnvironmentContext
         from alembic.script import ScriptDirectory
 
-        from shared.migrate.alembic_config import build_config
+        from shared.migrate.history.config import build_config
 
         config = build_config(self.graph.manifest)
         env = EnvironmentContext(config, ScriptDirectory.from_config(config))

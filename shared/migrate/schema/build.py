@@ -8,11 +8,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from shared.migrate.catalog import snapshot
-from shared.migrate.executor import Executor, RevisionFailed, online_context
-from shared.migrate.graph import RevisionGraph
+from shared.migrate.database.executor import Executor, RevisionFailed, online_context
+from shared.migrate.history.graph import RevisionGraph
+from shared.migrate.history.plans import Step, upgrade_plan
 from shared.migrate.manifest import Module
-from shared.migrate.planner import Step, upgrade_plan
+from shared.migrate.schema.catalog import snapshot
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -193,9 +193,9 @@ async def on_shadow(
 ) -> T:
     """A shadow database brought to `targets` (through the template of everything below the
     stairway, made on the first run), then `then(connection, built)` on it."""
-    from shared.migrate import recorder
-    from shared.migrate.session import Session, with_session
-    from shared.migrate.shadow import SETTINGS, Shadow, in_shadow, template_name
+    from shared.migrate.database import recorder
+    from shared.migrate.database.session import Session, with_session
+    from shared.migrate.schema.shadow import SETTINGS, Shadow, in_shadow, template_name
 
     settings = graph.manifest.settings
     base = graph.ancestors(targets) - graph.descendants(stairway)

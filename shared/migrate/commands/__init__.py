@@ -1,0 +1,41 @@
+"""One function per `migrate` verb, each returning data and printing nothing; grouped by what
+they do: move a database (`run`), read (`views`), write revision files (`revisions`), build on a
+shadow (`inspect`), scaffold a module (`module`)."""
+
+from shared.migrate.commands.inspect import CheckResult, check, owners
+from shared.migrate.commands.module import add_module
+from shared.migrate.commands.revisions import CreateResult, create, merge
+from shared.migrate.commands.run import (
+    ChecksumMismatch,
+    Resolution,
+    RunOptions,
+    RunResult,
+    down,
+    resolve,
+    up,
+)
+from shared.migrate.commands.views import History, heads, history, log, status
+from shared.migrate.database.target import Target
+
+__all__ = [
+    "CheckResult",
+    "ChecksumMismatch",
+    "CreateResult",
+    "History",
+    "Resolution",
+    "RunOptions",
+    "RunResult",
+    "Target",
+    "add_module",
+    "check",
+    "create",
+    "down",
+    "heads",
+    "history",
+    "log",
+    "merge",
+    "owners",
+    "resolve",
+    "status",
+    "up",
+]
