@@ -454,6 +454,46 @@ def test_shadows_left_by_a_crash_are_swept(project: Project) -> None:
     assert "migrate_shadow_1_deadbeef" not in pg.shadows(project.database_url)
 
 
+def sleeping_in_shadow(project: Project, pid: int) -> bool:
+    """Whether `migrate` process `pid` runs a revision's pg_sleep on its shadow database."""
+    rows = pg.fetch(
+        project.database_url,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE $1 AND query LIKE '%pg_sleep%'",
+        f"migrate\\_shadow\\_{pid}\\_%",
+    )
+    return rows[0][0] > 0
+
+
+def test_two_checks_at_once_keep_each_others_shadow(project: Project) -> None:
+    """The URL's application_name prefixes every session's name: a second `check` must still
+    tell the first one's shadow (in use) from one a killed run left behind."""
+    project.write_revision("users", "5ad000000002", "op.execute('SELECT pg_sleep(3)')")
+    env = {"DATABASE_URL": project.database_url + "?application_name=ci-runner"}
+    first = project.spawn("check", env=env)
+    wait_for(lambda: sleeping_in_shadow(project, first.pid))
+    second = project.spawn("check", env=env)
+    second_out, second_err = second.communicate(timeout=WATCHDOG)
+    first_out, first_err = first.communicate(timeout=WATCHDOG)
+    assert (first.returncode, first_err) == (0, ""), first_out
+    assert (second.returncode, second_err) == (0, ""), second_out
+    assert pg.shadows(project.database_url, first.pid) == []
+
+
+def test_a_shadow_dropped_under_a_command_is_named_as_such(project: Project) -> None:
+    project.write_revision("users", "5ad000000003", "op.execute('SELECT pg_sleep(3)')")
+    env = {"DATABASE_URL": project.database_url + "?application_name=ci-runner"}
+    run = project.spawn("check", env=env)
+    wait_for(lambda: sleeping_in_shadow(project, run.pid))
+    [shadow] = pg.shadows(project.database_url, run.pid)
+    pg.execute(project.database_url, f'DROP DATABASE "{shadow}" WITH (FORCE)')
+    out, err = run.communicate(timeout=WATCHDOG)
+    assert run.returncode == 1, (out, err)
+    [line] = err.strip().splitlines()
+    assert f"the shadow database {shadow} " in line
+    assert "was dropped by another process" in line and "run `migrate check` again" in line
+    assert "5ad000000003" not in line and "lock" not in line
+
+
 @pytest.fixture
 def plain_role(project: Project) -> Iterator[str]:
     role = f"app_{uuid.uuid4().hex[:8]}"

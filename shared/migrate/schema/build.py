@@ -232,4 +232,4 @@ async def on_shadow(
 
         return await with_session(shadow.url, command, second, settings=SETTINGS)
 
-    return await in_shadow(server, work, template, keep=settings.shadow_templates)
+    return await in_shadow(server, command, work, template, keep=settings.shadow_templates)
