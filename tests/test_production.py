@@ -8,6 +8,7 @@ import json
 import os
 import select
 import signal
+import subprocess
 import uuid
 from collections.abc import Iterator
 
@@ -454,14 +455,36 @@ def test_shadows_left_by_a_crash_are_swept(project: Project) -> None:
     assert "migrate_shadow_1_deadbeef" not in pg.shadows(project.database_url)
 
 
-def sleeping_in_shadow(project: Project, pid: int) -> bool:
-    """Whether `migrate` process `pid` runs a revision's pg_sleep on its shadow database."""
-    rows = pg.fetch(
-        project.database_url,
-        "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE $1 AND query LIKE '%pg_sleep%'",
-        f"migrate\\_shadow\\_{pid}\\_%",
-    )
-    return rows[0][0] > 0
+def test_a_shadow_is_kept_while_its_key_is_held_whatever_its_owner_is_named(
+    project: Project,
+) -> None:
+    name = f"migrate_shadow_1_{uuid.uuid4().hex[:8]}"
+    pg.execute(project.database_url, f'CREATE DATABASE "{name}"')
+    owner = holders.start("shadow", project.database_url, 60, "renamed by a pooler", name)
+    try:
+        assert project.migrate("check").code == 0
+        assert name in pg.shadows(project.database_url)
+    finally:
+        owner.kill()
+        owner.wait(timeout=WATCHDOG)
+    assert project.migrate("check").code == 0
+    assert name not in pg.shadows(project.database_url)
+
+
+def sleeping_in_shadow(project: Project, run: subprocess.Popen[str]) -> None:
+    """Wait until `migrate` process `run` runs a revision's pg_sleep on its shadow database."""
+
+    def sleeping() -> bool:
+        assert run.poll() is None, run.communicate()
+        rows = pg.fetch(
+            project.database_url,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE $1 "
+            "AND query LIKE '%pg_sleep%'",
+            f"migrate\\_shadow\\_{run.pid}\\_%",
+        )
+        return rows[0][0] > 0
+
+    wait_for(sleeping)
 
 
 def test_two_checks_at_once_keep_each_others_shadow(project: Project) -> None:
@@ -470,7 +493,7 @@ def test_two_checks_at_once_keep_each_others_shadow(project: Project) -> None:
     project.write_revision("users", "5ad000000002", "op.execute('SELECT pg_sleep(3)')")
     env = {"DATABASE_URL": project.database_url + "?application_name=ci-runner"}
     first = project.spawn("check", env=env)
-    wait_for(lambda: sleeping_in_shadow(project, first.pid))
+    sleeping_in_shadow(project, first)
     second = project.spawn("check", env=env)
     second_out, second_err = second.communicate(timeout=WATCHDOG)
     first_out, first_err = first.communicate(timeout=WATCHDOG)
@@ -483,7 +506,7 @@ def test_a_shadow_dropped_under_a_command_is_named_as_such(project: Project) -> 
     project.write_revision("users", "5ad000000003", "op.execute('SELECT pg_sleep(3)')")
     env = {"DATABASE_URL": project.database_url + "?application_name=ci-runner"}
     run = project.spawn("check", env=env)
-    wait_for(lambda: sleeping_in_shadow(project, run.pid))
+    sleeping_in_shadow(project, run)
     [shadow] = pg.shadows(project.database_url, run.pid)
     pg.execute(project.database_url, f'DROP DATABASE "{shadow}" WITH (FORCE)')
     out, err = run.communicate(timeout=WATCHDOG)

@@ -2,16 +2,18 @@
 always dropped after it, even when the command is interrupted or terminated.
 
 Its name is `migrate_shadow_<pid>_<random>`, and an "owner" session holds an advisory lock
-keyed on that name while it is in use (its application name says so too, but the URL's
-`application_name` prefixes it and PostgreSQL cuts it at 63 bytes: the lock is what counts).
+keyed on that name while it is in use. (The session is also named `migrate shadow <name>`,
+for older versions of the tool, but a URL's `application_name` prefixes every session's name
+and PostgreSQL cuts names at 63 bytes: the lock is what counts.)
 A shadow whose key nobody holds (the process was killed) is dropped by the next command that
 makes one. A shadow dropped under a command all the same (by hand, or by an older `migrate`)
 is reported as that, whatever the statement it cut short.
 
 Building a long history on a shadow costs what applying it costs. So the state a build
 reaches before the revisions it has to prove is kept as a template database
-(`migrate_template_<key>`), the key being every built revision's checksum (what runs) and the
-tool's versions: the next command with the same history clones it instead of building.
+(`migrate_template_<key>`), the key being every built revision's checksum (what runs), the
+content of the repository's modules they import, and the tool's versions: the next command
+with the same history clones it instead of building.
 At most `shadow_templates` of them are kept (the manifest setting; 0 keeps none).
 """
 
@@ -126,6 +128,9 @@ async def _owner(server: DatabaseURL) -> tuple[asyncpg.Connection, str]:
         try:
             key = lock_key(name)
             if await owner.fetchval("SELECT pg_try_advisory_lock($1, $2)", OWNER_LOCK, key):
+                # the name exactly, whatever the URL's application_name made of it: a `migrate`
+                # older than this one, sharing the server, knows an owner only by that
+                await owner.execute(f"SET application_name = '{OWNER}{name}'")
                 return owner, name
         except BaseException:
             owner.terminate()
