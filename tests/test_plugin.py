@@ -18,7 +18,7 @@ import pytest
 from shared.db.url import DatabaseURL
 from shared.migrate.manifest import Manifest
 from shared.migrate.testing.migrator import Migrator
-from tests.conftest import REPO, Project, Run, copy_project
+from tests.conftest import BIN, REPO, Project, Run, add_a_core_table_to_billing, copy_project
 
 README_FILES = re.compile(r"```python\n# (tests/\w+\.py)\n(.*?)```", re.DOTALL)
 
@@ -195,3 +195,25 @@ def test_migrated_database_is_the_module_and_what_it_needs(
     assert second.url.database != first.url.database
     assert second.fetch("SELECT count(*) FROM users") == [(0,)]
     assert second.current("agents") == first.current("agents")
+
+
+def test_the_built_in_tests_after_the_suite_imported_the_models(
+    project: Project, server_url: str
+) -> None:
+    """A conftest that imports the models (for its own fixtures) before the plugin's tests
+    look at them: each table still belongs to its module."""
+    add_a_core_table_to_billing(project)
+    (project.root / "tests").mkdir()
+    (project.root / "tests/conftest.py").write_text(
+        "from services.agents.models import Agent  # noqa: F401\n"
+        "from services.billing.models import Invoice, invoice_notes  # noqa: F401\n"
+    )
+    plugins = ("-p", "no:cacheprovider", "-p", "no:pytest_alembic")
+    run = project.run(
+        [str(BIN / "pytest"), *plugins, "-v", "--migrate-tests", "-k", "models or dependencies"],
+        env={"MIGRATE_TEST_DATABASE_URL": server_url, "PYTHONPATH": str(project.root)},
+    )
+    assert run.code == 0, run.out[-3000:] + run.err[-2000:]
+    for module in ("users", "agents", "billing"):
+        assert f"test_models_match_migrations[{module}] PASSED" in run.out
+        assert f"test_dependencies_declared[{module}] PASSED" in run.out
