@@ -393,7 +393,12 @@ def _break_cycles(creating: ops.OpContainer, dropping: ops.OpContainer) -> None:
     """Tables created together that reference each other in a cycle: create them without the
     cycle's foreign keys, and add those after the last table; on the way back, drop those
     foreign keys before the tables. (Autogenerate already orders the other tables.) Called
-    for the upgrade's new tables, and mirrored for deleted models' tables."""
+    for the upgrade's new tables, and mirrored for deleted models' tables.
+
+    Not `sqlalchemy.schema.sort_tables_and_constraints`: it defers every foreign key of a
+    table in a cycle, so `tickets` <-> `ticket_messages` would also get its key into another
+    module's `accounts` as a separate create_foreign_key (and drop_constraint), and it needs
+    Table objects, which a deleted model's tables no longer have."""
     creates = [o for o in creating.ops if isinstance(o, ops.CreateTableOp)]
     if len(creates) < 2:
         return
