@@ -146,35 +146,39 @@ async def _unless_gone(
     try:
         result = await work
     except Exception as exc:
-        await _still_there(owner, server, name, command, exc)
+        if await _gone(owner, name):
+            raise _dropped(server, name, command) from exc
         raise
-    await _still_there(owner, server, name, command)  # a cut stairway can end normally
+    if await _gone(owner, name):  # a cut stairway can end normally, its findings made of the cut
+        raise _dropped(server, name, command)
     return result
 
 
-async def _still_there(
-    owner: asyncpg.Connection,
-    server: DatabaseURL,
-    name: str,
-    command: str,
-    cause: BaseException | None = None,
-) -> None:
-    """Raise when the shadow is gone, or going: DROP DATABASE ends the sessions on it before
-    it commits, under an exclusive lock on it."""
-    with database_errors(server):
-        gone = await owner.fetchval(
-            "SELECT NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) OR EXISTS ("
-            "SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.objid "
-            "WHERE l.locktype = 'object' AND l.classid = 'pg_database'::regclass "
-            "AND l.mode = 'AccessExclusiveLock' AND l.granted AND d.datname = $1)",
-            name,
+async def _gone(owner: asyncpg.Connection, name: str) -> bool:
+    """Whether the shadow is gone, or going: DROP DATABASE ends the sessions on it before it
+    commits, under an exclusive lock on it. False when the owner cannot tell."""
+    import asyncpg
+
+    try:
+        return bool(
+            await owner.fetchval(
+                "SELECT NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) OR EXISTS ("
+                "SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.objid "
+                "WHERE l.locktype = 'object' AND l.classid = 'pg_database'::regclass "
+                "AND l.mode = 'AccessExclusiveLock' AND l.granted AND d.datname = $1)",
+                name,
+            )
         )
-    if gone:
-        raise DatabaseError(
-            f"the shadow database {name} on {server.display()} was dropped by another process "
-            f"while `migrate {command}` was using it; nothing was changed outside it: run "
-            f"`migrate {command}` again"
-        ) from cause
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        return False
+
+
+def _dropped(server: DatabaseURL, name: str, command: str) -> DatabaseError:
+    return DatabaseError(
+        f"the shadow database {name} on {server.display()} was dropped by another process "
+        f"while `migrate {command}` was using it; nothing was changed outside it: run "
+        f"`migrate {command}` again"
+    )
 
 
 async def _clone(owner: asyncpg.Connection, name: str, template: str) -> dict[str, str] | None:
