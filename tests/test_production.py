@@ -455,20 +455,18 @@ def test_shadows_left_by_a_crash_are_swept(project: Project) -> None:
     assert "migrate_shadow_1_deadbeef" not in pg.shadows(project.database_url)
 
 
-def test_a_shadow_is_kept_while_its_key_is_held_whatever_its_owner_is_named(
-    project: Project,
-) -> None:
+def test_a_session_named_after_a_shadow_does_not_keep_it(project: Project) -> None:
+    """Only the owner's key does (its name is for older versions sharing the server)."""
     name = f"migrate_shadow_1_{uuid.uuid4().hex[:8]}"
     pg.execute(project.database_url, f'CREATE DATABASE "{name}"')
-    owner = holders.start("shadow", project.database_url, 60, "renamed by a pooler", name)
+    # a session with the owner's very name, holding some other lock
+    named = holders.start("advisory", project.database_url, 60, f"migrate shadow {name}")
     try:
         assert project.migrate("check").code == 0
-        assert name in pg.shadows(project.database_url)
+        assert name not in pg.shadows(project.database_url)
     finally:
-        owner.kill()
-        owner.wait(timeout=WATCHDOG)
-    assert project.migrate("check").code == 0
-    assert name not in pg.shadows(project.database_url)
+        named.kill()
+        named.wait(timeout=WATCHDOG)
 
 
 def sleeping_in_shadow(project: Project, run: subprocess.Popen[str]) -> None:
@@ -513,8 +511,41 @@ def test_a_shadow_dropped_under_a_command_is_named_as_such(project: Project) -> 
     assert run.returncode == 1, (out, err)
     [line] = err.strip().splitlines()
     assert f"the shadow database {shadow} " in line
-    assert "was dropped by another process" in line and "run `migrate check` again" in line
+    assert line.endswith(
+        "was dropped by another process while `migrate check` was using it; "
+        "run `migrate check` again"
+    )
     assert "5ad000000003" not in line and "lock" not in line
+
+
+def test_a_shadow_dropped_while_create_proves_its_file_names_the_file(project: Project) -> None:
+    # a row in users, and a new column whose default sleeps for each row: the proof's upgrade
+    project.write_revision(
+        "users",
+        "5ad000000004",
+        "op.execute(\"INSERT INTO users (email, display_name) VALUES ('a@b.c', 'A')\")",
+    )
+    project.edit(
+        "services/users/models.py",
+        "    display_name: Mapped[str] = mapped_column(String(200))\n",
+        "    display_name: Mapped[str] = mapped_column(String(200))\n"
+        "    nap: Mapped[str | None] = mapped_column(server_default=text('pg_sleep(3)::text'))\n",
+    )
+    project.edit("services/users/models.py", "import DateTime,", "import DateTime, text,")
+    before = project.versions("users")
+    run = project.spawn("create", "nap", "--module", "users")
+    sleeping_in_shadow(project, run)
+    [shadow] = pg.shadows(project.database_url, run.pid)
+    pg.execute(project.database_url, f'DROP DATABASE "{shadow}" WITH (FORCE)')
+    out, err = run.communicate(timeout=WATCHDOG)
+    [written] = [p.relative_to(project.root) for p in project.versions("users") if p not in before]
+    assert run.returncode == 1, (out, err)
+    server = DatabaseURL.parse(project.database_url).display()
+    assert err.strip() == (
+        f"error: the shadow database {shadow} on {server} "
+        "was dropped by another process while `migrate create` was using it; "
+        f"{written} was written but not proved: delete it, then run `migrate create` again"
+    )
 
 
 @pytest.fixture

@@ -51,6 +51,10 @@ class Created:
 class ProofFailed(MigrateError):
     """The revision `create` wrote does not hold up on the shadow database; the file stays."""
 
+    def __init__(self, written: str, message: str) -> None:
+        super().__init__(f"{written} {message}")
+        self.written = written  # the file, relative to the repository
+
 
 # ---- comparing -------------------------------------------------------------------------------
 
@@ -213,7 +217,7 @@ def _prove(
     try:
         fresh = load_graph(manifest)
     except ConfigError as exc:
-        raise ProofFailed(f"{where} was written but cannot be read: {exc}") from exc
+        raise ProofFailed(where, f"was written but cannot be read: {exc}") from exc
     revision = next(r for r in fresh.revisions.values() if r.path == path)
     heads = {head for m in manifest.dependency_closure(module.name) if (head := graph.head(m))}
     executor = Executor(fresh, online_context(conn, fresh), graph.maximal(graph.ancestors(heads)))
@@ -227,17 +231,19 @@ def _prove(
         trace = snapshot(conn, ignored).difference(before)
         if trace:
             raise ProofFailed(
-                f"{where} was written, but its downgrade leaves a trace on the shadow database: "
-                f"{', '.join(trace[:8])}; edit the file so the downgrade undoes them"
+                where,
+                "was written, but its downgrade leaves a trace on the shadow database: "
+                f"{', '.join(trace[:8])}; edit the file so the downgrade undoes them",
             )
         _proof_step(executor, up, "re-upgrade", where)
     left = compare(conn, discovery, mine, _schemas(discovery, module))
     if left is not None:
         assert left.upgrade_ops is not None
         raise ProofFailed(
-            f"{where} was written, but after it the models still differ from the shadow "
+            where,
+            "was written, but after it the models still differ from the shadow "
             f"database (remaining drift: {'; '.join(describe(left.upgrade_ops)[:8])}); edit "
-            "the file to cover them"
+            "the file to cover them",
         )
 
 
@@ -246,8 +252,9 @@ def _proof_step(executor: Executor, step: Step, stage: str, where: str) -> None:
         executor.step(step)
     except RevisionFailed as exc:
         raise ProofFailed(
-            f"{where} was written, but its {stage} fails on the shadow database: "
-            f"{exc.reason}; edit the file (it is kept)"
+            where,
+            f"was written, but its {stage} fails on the shadow database: "
+            f"{exc.reason}; edit the file (it is kept)",
         ) from exc
 
 

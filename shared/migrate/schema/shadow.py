@@ -147,7 +147,7 @@ async def _unless_gone(
         result = await work
     except Exception as exc:
         if await _gone(owner, name):
-            raise _dropped(server, name, command) from exc
+            raise _dropped(server, name, command, exc) from exc
         raise
     if await _gone(owner, name):  # a cut stairway can end normally, its findings made of the cut
         raise _dropped(server, name, command)
@@ -173,11 +173,14 @@ async def _gone(owner: asyncpg.Connection, name: str) -> bool:
         return False
 
 
-def _dropped(server: DatabaseURL, name: str, command: str) -> DatabaseError:
+def _dropped(
+    server: DatabaseURL, name: str, command: str, cause: BaseException | None = None
+) -> DatabaseError:
+    written = getattr(cause, "written", None)  # a file `create` wrote before proving it there
+    left = f"{written} was written but not proved: delete it, then " if written else ""
     return DatabaseError(
         f"the shadow database {name} on {server.display()} was dropped by another process "
-        f"while `migrate {command}` was using it; nothing was changed outside it: run "
-        f"`migrate {command}` again"
+        f"while `migrate {command}` was using it; {left}run `migrate {command}` again"
     )
 
 
