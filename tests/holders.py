@@ -2,6 +2,7 @@
 
 python -m tests.holders advisory URL SECONDS APPLICATION   the migration lock
 python -m tests.holders table URL TABLE SECONDS APPLICATION   a share lock on a table
+python -m tests.holders shadow URL NAME SECONDS APPLICATION   the key of a shadow database's owner
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 import asyncpg
 
 from shared.migrate.database.session import LOCK_CLASS, lock_key
+from shared.migrate.schema.shadow import OWNER_LOCK
 from tests import pg
 from tests.conftest import REPO
 
@@ -41,6 +43,9 @@ async def hold(kind: str, url: str, seconds: float, application: str, table: str
                 "SELECT pg_advisory_lock($1, $2)", LOCK_CLASS, lock_key("alembic_version")
             )
             await asyncio.sleep(seconds)
+        elif kind == "shadow":
+            await conn.execute("SELECT pg_advisory_lock($1, $2)", OWNER_LOCK, lock_key(table))
+            await asyncio.sleep(seconds)
         else:
             async with conn.transaction():
                 await conn.execute(f"LOCK TABLE {table} IN ACCESS SHARE MODE")
@@ -55,7 +60,7 @@ def start(
     """Start a holder and return once it holds its lock."""
     args = (
         [url, table, str(seconds), application]
-        if kind == "table"
+        if kind in ("table", "shadow")
         else [url, str(seconds), application]
     )
     process = subprocess.Popen(
@@ -67,7 +72,7 @@ def start(
         "WHERE a.application_name = $1 AND l.granted AND l.locktype = $2 "
         "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     )  # this database's: tests on other databases may name their holders alike
-    locktype = "advisory" if kind == "advisory" else "relation"
+    locktype = "relation" if kind == "table" else "advisory"
     while pg.fetch(url, query, application, locktype) == [(0,)]:
         if time.monotonic() > deadline or process.poll() is not None:
             process.kill()
@@ -78,7 +83,7 @@ def start(
 
 if __name__ == "__main__":
     kind, url = sys.argv[1], sys.argv[2]
-    if kind == "table":
+    if kind in ("table", "shadow"):
         asyncio.run(hold(kind, url, float(sys.argv[4]), sys.argv[5], sys.argv[3]))
     else:
         asyncio.run(hold(kind, url, float(sys.argv[3]), sys.argv[4]))

@@ -455,18 +455,21 @@ def test_shadows_left_by_a_crash_are_swept(project: Project) -> None:
     assert "migrate_shadow_1_deadbeef" not in pg.shadows(project.database_url)
 
 
-def test_a_session_named_after_a_shadow_does_not_keep_it(project: Project) -> None:
-    """Only the owner's key does (its name is for older versions sharing the server)."""
+def test_a_shadow_is_kept_while_its_key_is_held_whatever_its_owner_is_named(
+    project: Project,
+) -> None:
+    # (a `migrate` older than this one, sweeping the same server meanwhile, would drop it)
     name = f"migrate_shadow_1_{uuid.uuid4().hex[:8]}"
-    pg.execute(project.database_url, f'CREATE DATABASE "{name}"')
-    # a session with the owner's very name, holding some other lock
-    named = holders.start("advisory", project.database_url, 60, f"migrate shadow {name}")
+    owner = holders.start("shadow", project.database_url, 60, "renamed by a pooler", name)
     try:
+        pg.execute(project.database_url, f'CREATE DATABASE "{name}"')
         assert project.migrate("check").code == 0
-        assert name not in pg.shadows(project.database_url)
+        assert name in pg.shadows(project.database_url)
     finally:
-        named.kill()
-        named.wait(timeout=WATCHDOG)
+        owner.kill()
+        owner.wait(timeout=WATCHDOG)
+    assert project.migrate("check").code == 0
+    assert name not in pg.shadows(project.database_url)
 
 
 def sleeping_in_shadow(project: Project, run: subprocess.Popen[str]) -> None:

@@ -2,9 +2,10 @@
 always dropped after it, even when the command is interrupted or terminated.
 
 Its name is `migrate_shadow_<pid>_<random>`, and an "owner" session holds an advisory lock
-keyed on that name while it is in use. (The session is also named `migrate shadow <name>`,
-for older versions of the tool, but a URL's `application_name` prefixes every session's name
-and PostgreSQL cuts names at 63 bytes: the lock is what counts.)
+keyed on that name while it is in use. (The session is also named exactly `migrate shadow
+<name>`, whatever the URL's `application_name` makes of session names, and a session so
+named keeps a shadow too: older versions of the tool, sharing a server with this one, know
+an owner only by that name.)
 A shadow whose key nobody holds (the process was killed) is dropped by the next command that
 makes one. A shadow dropped under a command all the same (by hand, or by an older `migrate`)
 is reported as that, whatever the statement it cut short.
@@ -281,13 +282,15 @@ async def _close(conn: asyncpg.Connection) -> None:
 
 
 async def _sweep(owner: asyncpg.Connection) -> None:
-    """Drop shadow databases left by processes that died (nobody holds their key), where
-    allowed. The databases are read before the locks: an owner locks before it creates."""
+    """Drop shadow databases left by processes that died (nobody holds their key, and no
+    session has their owner's exact name, as an older version's owner does), where allowed.
+    The databases are read before the locks: an owner locks before it creates."""
     import asyncpg
 
     shadows = await owner.fetch(
-        "SELECT datname FROM pg_database WHERE datname LIKE 'migrate\\_shadow\\_%' "
-        "AND pg_has_role(datdba, 'USAGE')"
+        "SELECT d.datname FROM pg_database d WHERE d.datname LIKE 'migrate\\_shadow\\_%' "
+        "AND pg_has_role(d.datdba, 'USAGE') AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a "
+        f"WHERE a.application_name = '{OWNER}' || d.datname)"
     )
     held = {  # advisory locks of every database of the server: owners connect anywhere
         key
