@@ -5,10 +5,9 @@ Its name is `migrate_shadow_<pid>_<random>`, and an "owner" session holds an adv
 keyed on that name while it is in use. (The session is also named exactly `migrate shadow
 <name>`, whatever the URL's `application_name` makes of session names, and a session so
 named keeps a shadow too: older versions of the tool, sharing a server with this one, know
-an owner only by that name.)
-A shadow whose key nobody holds (the process was killed) is dropped by the next command that
-makes one. A shadow dropped under a command all the same (by hand, or by an older `migrate`)
-is reported as that, whatever the statement it cut short.
+an owner only by that name.) A shadow whose key nobody holds (the process was killed) is
+dropped by the next command that makes one. A shadow dropped under a command all the same (by
+hand) is reported as that, whatever the statement the drop cut short.
 
 Building a long history on a shadow costs what applying it costs. So the state a build
 reaches before the revisions it has to prove is kept as a template database
