@@ -12,10 +12,11 @@ PGDATA := .pgdata
 export MIGRATE_MESSAGE := $(value m)
 export MIGRATE_MODULE := $(or $(value module),$(value branch))
 export MIGRATE_BRANCH := $(value branch)
+export MIGRATE_DATABASE := $(value database)
 BRANCH_OPT = $${MIGRATE_BRANCH:+--branch "$$MIGRATE_BRANCH"}
 
 .PHONY: help install demo dev-db dev-db-stop test lint bench clean migrate-up migrate-down \
-	migrate-create migrate-current migrate-history migrate-status migrate-check
+	migrate-create migrate-current migrate-history migrate-status migrate-check migrate-reset
 
 help:
 	@echo "make demo                 build every module's schema (embedded PostgreSQL if DATABASE_URL is unset)"
@@ -23,6 +24,7 @@ help:
 	@echo "make migrate-up|down|current|history|status [branch=NAME]"
 	@echo "make migrate-create m='message' module=NAME"
 	@echo "make migrate-check        the CI gate: drift, heads, ownership, dependencies, downgrades"
+	@echo "make migrate-reset        development only: empty the local database, apply every module"
 	@echo "make dev-db               start the embedded PostgreSQL and print its URL"
 	@echo "make dev-db-stop          stop it (its data stays in $(PGDATA)/)"
 	@echo "make bench                print what each command costs, beside plain Alembic"
@@ -105,3 +107,7 @@ migrate-status: install
 
 migrate-check: install
 	$(RUN_MIGRATE) check
+
+# a database elsewhere than this machine only when named: make migrate-reset database=NAME
+migrate-reset: install
+	$(RUN_MIGRATE) reset $${MIGRATE_DATABASE:+--database "$$MIGRATE_DATABASE"}

@@ -8,8 +8,10 @@ import json
 import os
 import select
 import signal
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -139,6 +141,17 @@ def test_waiting_for_the_lock_is_said_every_few_seconds(project: Project) -> Non
         holder.wait(timeout=WATCHDOG)
 
 
+def terminated_while(project: Project, text: str) -> str:
+    """Run `migrate up`, SIGTERM it once its session runs a statement holding `text`; the
+    one-line error it printed (it must exit 143)."""
+    run = project.spawn("up")
+    wait_for(lambda: running(project, "migrate up", text))
+    run.send_signal(signal.SIGTERM)
+    out, err = run.communicate(timeout=WATCHDOG)
+    assert run.returncode == 143, (out, err)
+    return err
+
+
 def test_sigterm_rolls_back_the_revision_and_frees_the_lock(project: Project) -> None:
     assert project.migrate("up").code == 0
     project.write_revision(
@@ -147,12 +160,11 @@ def test_sigterm_rolls_back_the_revision_and_frees_the_lock(project: Project) ->
         "op.execute('CREATE TABLE half_done (id int)')\nop.execute('SELECT pg_sleep(10)')",
         "op.execute('DROP TABLE half_done')",
     )
-    run = project.spawn("up")
-    wait_for(lambda: running(project, "migrate up", "pg_sleep"))
-    run.send_signal(signal.SIGTERM)
-    out, err = run.communicate(timeout=WATCHDOG)
-    assert run.returncode == 143, (out, err)
-    assert err.strip().startswith("error: terminated (SIGTERM)")
+    err = terminated_while(project, "pg_sleep")
+    assert err.strip() == (
+        "error: terminated (SIGTERM); revision 5197e0000001 of module 'users' was rolled back; "
+        "nothing of this run was committed before it"
+    )
     assert "half_done" not in pg.tables(project.database_url)
     assert "5197e0000001" not in pg.version_rows(project.database_url)
     assert project.migrate("up", "--lock-wait", "10").code == 0
@@ -215,46 +227,51 @@ def test_a_long_revision_is_visible_while_it_runs(project: Project) -> None:
 # ---- lock timeouts are retried, not fatal ----------------------------------------------------
 
 
-def test_a_short_lived_blocker_is_ridden_over(project: Project) -> None:
+@contextmanager
+def users_blocked(project: Project, revision: str, column: str, seconds: float) -> Iterator[int]:
+    """The database at head, a pending revision adding `column` to users, and another session
+    holding a lock on users for `seconds`; yields that session's pid."""
     assert project.migrate("up").code == 0
     project.write_revision(
-        "users", "10c500000001", "op.add_column('users', sa.Column('y', sa.Integer()))"
+        "users", revision, f"op.add_column('users', sa.Column('{column}', sa.Integer()))"
     )
-    blocker = holders.start("table", project.database_url, 2.5, "blocker-test", "users")
+    blocker = holders.start("table", project.database_url, seconds, "blocker-test", "users")
     try:
         [(pid,)] = pg.fetch(
             project.database_url,
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
             "AND application_name = 'blocker-test'",
         )
-        result = project.migrate("up", "--lock-timeout", "300ms")
-        assert result.code == 0, result.err
-        assert f"waited on pid {pid}, application 'blocker-test'" in result.err
-        assert "LOCK TABLE users IN ACCESS SHARE MODE" in result.err
-        assert "retry 1 of 3" in result.err
-        assert "y" in pg.columns(project.database_url, "users")
+        yield pid
     finally:
+        blocker.kill()
         blocker.wait(timeout=WATCHDOG)
 
 
+def test_a_short_lived_blocker_is_ridden_over(project: Project) -> None:
+    with users_blocked(project, "10c500000001", "y", 2.5) as pid:
+        result = project.migrate("up", "--lock-timeout", "300ms")
+        assert result.code == 0, result.err
+        assert f"waited on pid {pid}, application 'blocker-test'" in result.err
+        # what it runs, by kind and the tables it holds, never its text
+        assert "idle in transaction after LOCK for " in result.err
+        assert "holding locks on users" in result.err
+        assert holders.SECRET not in result.err and "ACCESS SHARE" not in result.err
+        assert "retry 1 of 3" in result.err
+        assert "y" in pg.columns(project.database_url, "users")
+
+
 def test_a_long_blocker_fails_clearly(project: Project) -> None:
-    assert project.migrate("up").code == 0
-    project.write_revision(
-        "users", "10c500000002", "op.add_column('users', sa.Column('z', sa.Integer()))"
-    )
-    blocker = holders.start("table", project.database_url, 30, "blocker-test", "users")
-    try:
+    with users_blocked(project, "10c500000002", "z", 30):
         result = project.migrate("up", "--lock-timeout", "300ms", "--retries", "1")
         assert result.code == 1
         [line] = result.err.strip().splitlines()[-1:]
         assert "revision 10c500000002" in line
         assert "a table lock was not free within lock_timeout (tried 2 times)" in line
-        assert "application 'blocker-test'" in line and "LOCK TABLE users" in line
+        assert "application 'blocker-test'" in line and "holding locks on users" in line
+        assert holders.SECRET not in result.err + result.out
         assert "fix the file" not in line
         assert "z" not in pg.columns(project.database_url, "users")
-    finally:
-        blocker.kill()
-        blocker.wait(timeout=WATCHDOG)
 
 
 # ---- a way out after a mistake ---------------------------------------------------------------
@@ -568,3 +585,95 @@ def test_templates_are_trimmed_even_while_another_session_drops_one(project: Pro
         [stale, dropping],
     )
     assert left == []
+
+
+# ---- interrupted: what is said is what happened ----------------------------------------------
+
+
+def test_a_backend_terminated_while_waiting_for_the_lock_is_a_lost_connection(
+    project: Project,
+) -> None:
+    holder = holders.start("advisory", project.database_url, 30, "holder-test")
+    try:
+        run = project.spawn("up", "--lock-wait", "60")
+        wait_for(lambda: running(project, "migrate up", "pg_try_advisory_lock"))
+        pg.execute(
+            project.database_url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = 'migrate up'",
+        )
+        out, err = run.communicate(timeout=WATCHDOG)
+        assert run.returncode == 1, (out, err)
+        line = err.strip().splitlines()[-1]
+        assert line.startswith("error: lost the connection to the database at 127.0.0.1:")
+        assert "while waiting for the migration lock" in line
+        assert line.endswith("nothing was changed; run the command again")
+        assert "cannot reach" not in err and "server is running" not in err
+    finally:
+        holder.kill()
+        holder.wait(timeout=WATCHDOG)
+
+
+def test_sigterm_during_the_lock_timeout_backoff_ends_the_wait(project: Project) -> None:
+    with users_blocked(project, "b0ff00000001", "w", 60):
+        run = project.spawn("up", "--lock-timeout", "100ms", "--retries", "6")
+        assert run.stderr is not None
+        seen = ""
+        while "retry 4 of 6" not in seen:  # the fourth wait is about 4 s long
+            line = run.stderr.readline()
+            assert line, seen
+            seen += line
+        signalled = time.monotonic()
+        run.send_signal(signal.SIGTERM)
+        out, err = run.communicate(timeout=WATCHDOG)
+        took = time.monotonic() - signalled
+        assert run.returncode == 143, (out, seen + err)
+        # before the back-off (4 s, give or take 20%) would have ended: the wait was cut
+        assert took < 3.0, f"exited {took:.1f}s after SIGTERM"
+        assert "error: terminated (SIGTERM); no revision was in progress" in err
+        assert "w" not in pg.columns(project.database_url, "users")
+
+
+def test_sigterm_after_an_autocommit_block_says_what_stays_committed(project: Project) -> None:
+    assert project.migrate("up").code == 0
+    project.write_revision(
+        "users",
+        "b10c00000001",
+        "op.execute('CREATE TABLE before_block (id int)')\n"
+        "with op.get_context().autocommit_block():\n"
+        "    op.execute('CREATE TABLE in_block (id int)')\n"
+        "op.execute('SELECT pg_sleep(30)')",
+    )
+    err = terminated_while(project, "pg_sleep")
+    assert "rolled back" not in err
+    assert (
+        "revision b10c00000001 of module 'users' had entered its autocommit_block(): the "
+        "statements before it and in it are committed, while the version table does not "
+        "claim the revision"
+    ) in err
+    assert {"before_block", "in_block"} <= pg.tables(project.database_url)
+    assert "b10c00000001" not in pg.version_rows(project.database_url)
+
+
+def test_sigterm_during_commit_says_what_the_database_did(project: Project) -> None:
+    assert project.migrate("up").code == 0
+    slow_commit = (
+        "op.execute('CREATE TABLE committed_slowly (id int)')\n"
+        'op.execute("CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS '
+        '$$ BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$")\n'
+        "op.execute('CREATE CONSTRAINT TRIGGER slow AFTER INSERT ON committed_slowly "
+        "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()')\n"
+        "op.execute('INSERT INTO committed_slowly VALUES (1)')"
+    )
+    project.write_revision("users", "c0aa17000001", "op.execute('CREATE TABLE first (id int)')")
+    project.write_revision("users", "c0aa17000002", slow_commit)
+    err = terminated_while(project, "COMMIT")  # the deferred trigger runs at COMMIT
+    # the database is asked, once the session has ended, whether the COMMIT went through
+    assert (
+        "terminated (SIGTERM); revision c0aa17000002 of module 'users' was rolled back; "
+        "1 revision(s) of this run are committed before it"
+    ) in err
+    assert "committed_slowly" not in pg.tables(project.database_url)
+    assert "first" in pg.tables(project.database_url)
+    rows = pg.version_rows(project.database_url)
+    assert "c0aa17000001" in rows and "c0aa17000002" not in rows

@@ -195,6 +195,9 @@ def _errors() -> Iterator[None]:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         raise typer.Exit(130) from None
+    except BrokenPipeError:  # the reader of our output went away (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(141) from None
     except Exception as exc:  # a bug of ours: still one line, the traceback behind --debug
         if state.debug:
             traceback.print_exc()
@@ -378,6 +381,33 @@ def resolve(
         ),
     )
     output.resolution(result)
+
+
+@app.command()
+def reset(
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="The database's name, to reset one that is not on this machine.",
+            show_default=False,
+        ),
+    ] = None,
+    empty: Annotated[
+        bool, typer.Option("--empty", help="Leave it empty; apply no revision.")
+    ] = False,
+    lock_wait: LockWait = None,
+) -> None:
+    """Development only: drop everything in the database, then apply every module. Refuses a
+    database that is not on this machine unless it is named with --database."""
+    from shared.migrate import commands
+    from shared.migrate.cli import output
+
+    options = _call(lambda: _options(False, lock_wait, None, None))
+    target = _call(state.target)
+    output.reset(_run(options, lambda: commands.reset(target, database=database, options=options)))
+    if not empty:
+        output.run_summary(_run(options, lambda: commands.up(target, options=options)), "up")
 
 
 @app.command("log")

@@ -20,10 +20,10 @@ from shared.migrate.database.progress import Progress
 from shared.migrate.errors import shown
 
 if TYPE_CHECKING:
-    from shared.migrate.commands import CreateResult, Resolution
+    from shared.migrate.commands import CreateResult, Reset, Resolution
     from shared.migrate.commands.run import RunResult
+    from shared.migrate.database.holders import Holder
     from shared.migrate.database.recorder import LogEntry
-    from shared.migrate.database.session import Holder
     from shared.migrate.database.state import Position, Status
     from shared.migrate.history.graph import Revision
     from shared.migrate.history.plans import Step
@@ -297,6 +297,12 @@ def resolution(result: Resolution) -> None:
         result.action, "Marked as rolled back:"
     )
     say(f"{what} {', '.join(result.revisions)} (recorded in the log).")
+
+
+def reset(result: Reset) -> None:
+    names = ", ".join(shown(name) for name in result.dropped)
+    dropped = f"dropped schema {names} and all it held" if names else "it held no schema"
+    say(f"Emptied {result.database}: {dropped}.")
 
 
 # ---- create / merge ----------------------------------------------------------------------------

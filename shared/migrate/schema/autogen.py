@@ -23,7 +23,7 @@ from sqlalchemy import ForeignKeyConstraint, Table, text
 from sqlalchemy.dialects.postgresql.named_types import DOMAIN, NamedType
 
 from shared.db.url import DatabaseURL
-from shared.migrate.database.executor import Executor, RevisionFailed, online_context
+from shared.migrate.database.executor import Executor, RevisionFailed
 from shared.migrate.database.session import run_async
 from shared.migrate.errors import ConfigError, MigrateError
 from shared.migrate.history import revisionfile
@@ -216,7 +216,7 @@ def _prove(
         raise ProofFailed(f"{where} was written but cannot be read: {exc}") from exc
     revision = next(r for r in fresh.revisions.values() if r.path == path)
     heads = {head for m in manifest.dependency_closure(module.name) if (head := graph.head(m))}
-    executor = Executor(fresh, online_context(conn, fresh), graph.maximal(graph.ancestors(heads)))
+    executor = Executor.online(conn, fresh, graph.maximal(graph.ancestors(heads)))
     up = Step(module.name, revision.revision, revision.message, "up")
     down = Step(module.name, revision.revision, revision.message, "down")
     ignored = bookkeeping(graph)
