@@ -12,11 +12,14 @@ import sys
 import time
 
 import asyncpg
+import pytest
 
 from shared.migrate.session import LOCK_CLASS, lock_key
 from tests import pg
 from tests.conftest import REPO, Project
 from tests.holders import WATCHDOG, wait_for
+
+pytestmark = pytest.mark.deploy
 
 
 def activity(project: Project, application: str) -> list[tuple[int, str]]:

@@ -45,6 +45,7 @@ def heads(project: Project) -> dict[str, str]:
 # ---- the lock belongs to the work ------------------------------------------------------------
 
 
+@pytest.mark.deploy
 def test_idle_timeouts_never_break_a_healthy_run(project: Project) -> None:
     url = project.database_url
     name = make_url(url).database
@@ -104,6 +105,7 @@ def other_database(server_url: str) -> Iterator[str]:
         pg.execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.mark.deploy
 def test_the_lock_holder_named_is_in_this_database(project: Project, other_database: str) -> None:
     elsewhere = holders.start("advisory", other_database, 30, "holder-elsewhere")
     here = holders.start("advisory", project.database_url, 30, "holder-here")
@@ -128,6 +130,7 @@ def test_the_lock_holder_named_is_in_this_database(project: Project, other_datab
             process.wait(timeout=WATCHDOG)
 
 
+@pytest.mark.deploy
 def test_waiting_for_the_lock_is_said_every_few_seconds(project: Project) -> None:
     holder = holders.start("advisory", project.database_url, 7, "holder-test")
     try:
@@ -139,6 +142,7 @@ def test_waiting_for_the_lock_is_said_every_few_seconds(project: Project) -> Non
         holder.wait(timeout=WATCHDOG)
 
 
+@pytest.mark.deploy
 def test_sigterm_rolls_back_the_revision_and_frees_the_lock(project: Project) -> None:
     assert project.migrate("up").code == 0
     project.write_revision(
@@ -161,6 +165,7 @@ def test_sigterm_rolls_back_the_revision_and_frees_the_lock(project: Project) ->
 # ---- a revision is OK only once it is committed ----------------------------------------------
 
 
+@pytest.mark.deploy
 def test_a_commit_that_fails_is_reported_on_its_own_revision(project: Project) -> None:
     assert project.migrate("up").code == 0
     project.write_revision(
@@ -189,6 +194,7 @@ def test_a_commit_that_fails_is_reported_on_its_own_revision(project: Project) -
             third.unlink()  # now the failing revision is the last one of the run
 
 
+@pytest.mark.deploy
 def test_a_long_revision_is_visible_while_it_runs(project: Project) -> None:
     assert project.migrate("up").code == 0
     project.write_revision("users", "10f600000001", "op.execute('SELECT pg_sleep(3)')")
@@ -215,6 +221,7 @@ def test_a_long_revision_is_visible_while_it_runs(project: Project) -> None:
 # ---- lock timeouts are retried, not fatal ----------------------------------------------------
 
 
+@pytest.mark.deploy
 def test_a_short_lived_blocker_is_ridden_over(project: Project) -> None:
     assert project.migrate("up").code == 0
     project.write_revision(
@@ -237,6 +244,7 @@ def test_a_short_lived_blocker_is_ridden_over(project: Project) -> None:
         blocker.wait(timeout=WATCHDOG)
 
 
+@pytest.mark.deploy
 def test_a_long_blocker_fails_clearly(project: Project) -> None:
     assert project.migrate("up").code == 0
     project.write_revision(
@@ -260,6 +268,7 @@ def test_a_long_blocker_fails_clearly(project: Project) -> None:
 # ---- a way out after a mistake ---------------------------------------------------------------
 
 
+@pytest.mark.deploy
 def test_a_broken_downgrade_can_be_fixed(project: Project) -> None:
     assert project.migrate("up").code == 0
     head = project.head_file("agents")
@@ -275,6 +284,7 @@ def test_a_broken_downgrade_can_be_fixed(project: Project) -> None:
     assert done.code == 0, done.err
 
 
+@pytest.mark.deploy
 def test_the_checksum_covers_what_runs_not_how_it_is_written(project: Project) -> None:
     assert project.migrate("up").code == 0
     path = project.head_file("agents")
@@ -290,6 +300,7 @@ def test_the_checksum_covers_what_runs_not_how_it_is_written(project: Project) -
     assert json.loads(project.migrate("check", "--json").out)["findings"] == []
 
 
+@pytest.mark.deploy
 def test_resolve_accepts_an_edited_applied_revision(project: Project) -> None:
     assert project.migrate("up").code == 0
     path = project.head_file("agents")
@@ -310,6 +321,7 @@ def test_resolve_accepts_an_edited_applied_revision(project: Project) -> None:
     assert newest["reason"] == "hotfix; same effect, reworded" and newest["os_user"]
 
 
+@pytest.mark.deploy
 def test_resolve_marks_applied_and_rolled_back(project: Project) -> None:
     assert project.migrate("up").code == 0
     users_head = heads(project)["users"]
@@ -359,6 +371,7 @@ def test_resolve_marks_applied_and_rolled_back(project: Project) -> None:
 
 
 # ---- the database URL ------------------------------------------------------------------------
+# (not `deploy` tests, nor the roles' below: the test PgBouncer knows only the server's user)
 
 
 def url_with(project: Project, **changes: object) -> str:
@@ -419,6 +432,7 @@ def test_an_unencoded_password_never_reaches_output(project: Project) -> None:
 # ---- shadow databases never pile up ----------------------------------------------------------
 
 
+@pytest.mark.deploy
 def test_a_terminated_create_drops_its_shadow(project: Project) -> None:
     project.write_revision("users", "5ad000000001", "op.execute('SELECT pg_sleep(10)')")
     project.edit(
@@ -447,6 +461,7 @@ def test_a_terminated_create_drops_its_shadow(project: Project) -> None:
     assert pg.shadows(project.database_url, run.pid) == []
 
 
+@pytest.mark.deploy
 def test_shadows_left_by_a_crash_are_swept(project: Project) -> None:
     pg.execute(project.database_url, 'CREATE DATABASE "migrate_shadow_1_deadbeef"')
     result = project.migrate("check")
@@ -538,6 +553,7 @@ def test_login_and_read_errors_say_what_to_change(project: Project, plain_role: 
     assert "cannot read sslrootcert=/nonexistent/ca.crt (No such file or directory)" in cert.err
 
 
+@pytest.mark.deploy
 def test_templates_are_trimmed_even_while_another_session_drops_one(project: Project) -> None:
     """Two commands trimming templates at once: PostgreSQL ends the session (FATAL) that
     alters a database whose DROP another session has begun; the command must not die of it."""
