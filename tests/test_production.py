@@ -4,6 +4,7 @@ a mistake. Concurrency and signals use real separate processes, each waited on w
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import select
@@ -74,6 +75,62 @@ def test_idle_timeouts_never_break_a_healthy_run(project: Project) -> None:
     assert len(ups) == len(set(ups)) == 8
 
 
+SESSION_SETTINGS = {  # what the migrating session runs with, as pg_settings shows it
+    "idle_session_timeout": "0",  # PostgreSQL 14+
+    "idle_in_transaction_session_timeout": "0",
+    "transaction_timeout": "0",  # PostgreSQL 17+
+    "client_connection_check_interval": "2000",  # PostgreSQL 14+
+    "lock_timeout": "5000",
+    "statement_timeout": "0",
+}
+
+
+@pytest.mark.deploy
+def test_the_session_settings_this_server_has_override_the_databases(project: Project) -> None:
+    url = project.database_url
+    name = make_url(url).database
+    known = {r[0] for r in pg.fetch(url, "SELECT name FROM pg_settings")}
+    expected = {k: v for k, v in SESSION_SETTINGS.items() if k in known}
+    idle = ("idle_session_timeout", "idle_in_transaction_session_timeout", "transaction_timeout")
+    timeouts = [k for k in idle if k in known]
+    pg.execute(url, "; ".join(f"ALTER DATABASE \"{name}\" SET {k} = '1s'" for k in timeouts))
+    names = ", ".join(f"'{k}'" for k in SESSION_SETTINGS)
+    project.write_revision(
+        "users",
+        "5e7100000001",
+        f'op.execute("CREATE TABLE seen AS SELECT name, setting FROM pg_settings '
+        f'WHERE name IN ({names})")\n'
+        "op.execute('SELECT pg_sleep(1.5)')  # longer than the database's timeouts",
+    )
+    result = project.migrate("up")
+    assert result.code == 0, result.err
+    assert dict(pg.fetch(url, "SELECT name, setting FROM seen")) == expected
+
+
+@pytest.mark.deploy
+def test_a_setting_the_server_lacks_is_left_out(project: Project) -> None:
+    """PostgreSQL 13 has neither idle_session_timeout nor client_connection_check_interval:
+    a setting the server does not have is not sent, whatever its name."""
+    from shared.db.connect import connect
+
+    async def settings() -> tuple[str, str | None]:
+        conn = await connect(
+            DatabaseURL.parse(project.database_url),
+            application_name="settings test",
+            settings={"lock_timeout": "1234ms", "a_setting_no_server_has": "1"},
+        )
+        try:
+            return (
+                await conn.fetchval("SHOW lock_timeout"),
+                await conn.fetchval("SELECT current_setting('a_setting_no_server_has', true)"),
+            )
+        finally:
+            await conn.close()
+
+    assert asyncio.run(settings()) == ("1234ms", None)
+
+
+@pytest.mark.deploy
 def test_a_replica_killed_mid_revision_does_not_block_the_next_one(project: Project) -> None:
     assert project.migrate("up").code == 0
     project.write_revision(

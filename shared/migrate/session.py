@@ -32,10 +32,12 @@ POLL_SECONDS = 0.2
 TELL_EVERY = 1.0  # seconds between reports while waiting for the lock
 
 # Managed servers set idle and keepalive timeouts per role or database; a healthy migration
-# must never be cut by them, and a server must notice a migrating client that died.
+# must never be cut by them, and a server must notice a migrating client that died. Set after
+# connecting, only those the server has (shared.db.connect).
 KEEP_ALIVE = {
     "idle_session_timeout": "0",
     "idle_in_transaction_session_timeout": "0",
+    "transaction_timeout": "0",
     "client_connection_check_interval": "2s",
     "tcp_keepalives_idle": "60",
     "tcp_keepalives_interval": "10",
