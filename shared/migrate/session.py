@@ -100,10 +100,14 @@ class Session:
         self.command = command
         self.watch = Watch()
         self._engine: Any = None
+        self._pid: int | None = None
 
-    @property
-    def pid(self) -> int:
-        return int(self.conn.get_server_pid())
+    async def backend_pid(self) -> int:
+        """This session's server process, asked of the server: behind PgBouncer, asyncpg's
+        get_server_pid() is the pooler's own number for the client."""
+        if self._pid is None:
+            self._pid = int(await self.conn.fetchval("SELECT pg_backend_pid()"))
+        return self._pid
 
     async def lock(
         self,
@@ -156,7 +160,8 @@ class Session:
                 return conn
 
             self._engine = engine_over(same)
-        watcher = asyncio.get_running_loop().create_task(self._watch())
+        pid = await self.backend_pid()
+        watcher = asyncio.get_running_loop().create_task(self._watch(pid))
         try:
             async with self._engine.connect() as sa_conn:
                 from shared.migrate import oneshot
@@ -168,8 +173,8 @@ class Session:
         finally:
             watcher.cancel()
 
-    async def _watch(self) -> None:
-        """While a revision runs longer than the threshold, note who blocks it."""
+    async def _watch(self, pid: int) -> None:
+        """While a revision runs longer than the threshold, note who blocks it (process `pid`)."""
         monitor: asyncpg.Connection | None = None
         try:
             while True:
@@ -188,7 +193,7 @@ class Session:
                     "coalesce(state, ''), coalesce(query, ''), "
                     "extract(epoch FROM now() - coalesce(xact_start, backend_start))::float8 "
                     "FROM pg_stat_activity WHERE pid = ANY(pg_blocking_pids($1))",
-                    self.pid,
+                    pid,
                 )
                 if rows and self.watch.running_since is not None:
                     self.watch.blockers = [Holder(*row) for row in rows]
