@@ -267,7 +267,10 @@ def test_a_long_revision_is_visible_while_it_runs(project: Project) -> None:
         return b"Applying users 10f600000001 by hand..." in seen
 
     wait_for(started)
-    assert running(project, "migrate up", "pg_sleep")  # said while the revision still runs
+    # the line comes before the statement reaches the server: wait for it there, then check
+    # that nothing said the revision was done meanwhile
+    wait_for(lambda: running(project, "migrate up", "pg_sleep"))
+    started()
     assert b" OK" not in seen.split(b"10f600000001", 1)[1]
     rest, _ = run.communicate(timeout=WATCHDOG)
     assert run.returncode == 0
