@@ -187,8 +187,12 @@ def _shared_server(tmp_path_factory: Any) -> str:
         return known.read_text()
 
 
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """The controller of a pytest-xdist run stops the workers' shared embedded server."""
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller of a pytest-xdist run stops the workers' shared embedded server once they
+    have exited (their handles keep it running), before pytest may remove the base directory
+    that holds its data (tmp_path_retention_policy): hooks run last registered first, so after
+    xdist's (registered at configure) and before pytest's own."""
+    config = session.config
     base = getattr(getattr(config, "_tmp_path_factory", None), "_basetemp", None)
     if hasattr(config, "workerinput") or base is None:  # a run that made no temporary files
         return
