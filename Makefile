@@ -70,8 +70,27 @@ demo: install
 # twice as many workers as cores: a test spends most of its time waiting on PostgreSQL
 TEST_WORKERS ?= $(shell echo $$(( $$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1) * 2 )))
 
+PYTEST := $(BIN)/pytest -n $(TEST_WORKERS)
+# Debian installs it in /usr/sbin, which is not on every user's PATH
+PGBOUNCER := $(shell PATH="$$PATH:/usr/sbin:/usr/local/sbin" command -v pgbouncer 2>/dev/null)
+
+# three runs: the whole suite on TEST_DATABASE_URL's server (else the embedded PostgreSQL); the
+# deploy tests on the embedded PostgreSQL as a second server (when the first was another); the
+# deploy tests through a PgBouncer in session mode that the tests start (when it is installed)
 test: install lint
-	$(BIN)/pytest -n $(TEST_WORKERS)
+	$(PYTEST)
+	@if [ -n "$$TEST_DATABASE_URL$$MIGRATE_TEST_DATABASE_URL" ]; then \
+		echo "env -u TEST_DATABASE_URL -u MIGRATE_TEST_DATABASE_URL $(PYTEST) -m deploy"; \
+		env -u TEST_DATABASE_URL -u MIGRATE_TEST_DATABASE_URL $(PYTEST) -m deploy; \
+	else \
+		echo "The deploy tests on a second server: not run (no TEST_DATABASE_URL; the embedded PostgreSQL was the only server)."; \
+	fi
+	@if [ -n "$(PGBOUNCER)" ]; then \
+		echo "$(PYTEST) -m deploy --through-pgbouncer"; \
+		$(PYTEST) -m deploy --through-pgbouncer; \
+	else \
+		echo "The deploy tests through PgBouncer: not run (pgbouncer is not installed; Debian: apt-get install pgbouncer)."; \
+	fi
 
 bench: install
 	$(BIN)/python -m tests.bench

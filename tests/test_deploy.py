@@ -10,9 +10,13 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests import holders, pg
 from tests.conftest import REPO, Project
 from tests.holders import WATCHDOG, wait_for
+
+pytestmark = pytest.mark.deploy
 
 
 def activity(project: Project, application: str) -> list[tuple[int, str]]:
@@ -191,6 +195,33 @@ def test_timeouts_are_reported_and_a_revision_can_lift_its_own(project: Project)
     )
     lifted = project.migrate("up")
     assert lifted.code == 0, lifted.err
+
+
+def test_a_timeout_postgresql_cannot_take_is_refused_before_connecting(project: Project) -> None:
+    largest = "the largest is 2147483647ms (about 596h), or 0 for no limit"
+    for flag in ("--statement-timeout", "--lock-timeout"):
+        result = project.migrate("up", flag, "700h")
+        assert result.code == 2, result.err
+        assert result.err.splitlines() == [
+            f"error: {flag} '700h' is longer than PostgreSQL takes; {largest}"
+        ]
+    assert pg.version_rows(project.database_url) == set()
+
+    manifest = project.root / "migrations.yaml"
+    text = manifest.read_text()
+    for key in ("statement_timeout", "lock_timeout"):
+        manifest.write_text(text.replace("settings:\n", f"settings:\n  {key}: 2500000\n"))
+        result = project.migrate("status")
+        assert result.code == 2, result.err
+        assert result.err.splitlines() == [
+            f"error: migrations.yaml: settings.{key} '2500000' is longer than PostgreSQL "
+            f"takes; {largest}"
+        ]
+    manifest.write_text(text)
+
+    longest = project.migrate("up", "--statement-timeout", "596h", "--lock-timeout", "2147483647ms")
+    assert longest.code == 0, longest.err
+    assert "Applied 6 revisions" in longest.out
 
 
 def test_lock_timeout_on_a_busy_table(project: Project) -> None:

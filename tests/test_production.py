@@ -4,6 +4,7 @@ a mistake. Concurrency and signals use real separate processes, each waited on w
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import select
@@ -47,6 +48,7 @@ def heads(project: Project) -> dict[str, str]:
 # ---- the lock belongs to the work ------------------------------------------------------------
 
 
+@pytest.mark.deploy
 def test_idle_timeouts_never_break_a_healthy_run(project: Project) -> None:
     url = project.database_url
     name = make_url(url).database
@@ -75,6 +77,62 @@ def test_idle_timeouts_never_break_a_healthy_run(project: Project) -> None:
     assert len(ups) == len(set(ups)) == 8
 
 
+SESSION_SETTINGS = {  # what the migrating session runs with, as pg_settings shows it
+    "idle_session_timeout": "0",  # PostgreSQL 14+
+    "idle_in_transaction_session_timeout": "0",
+    "transaction_timeout": "0",  # PostgreSQL 17+
+    "client_connection_check_interval": "2000",  # PostgreSQL 14+
+    "lock_timeout": "5000",
+    "statement_timeout": "0",
+}
+
+
+@pytest.mark.deploy
+def test_the_session_settings_this_server_has_override_the_databases(project: Project) -> None:
+    url = project.database_url
+    name = make_url(url).database
+    known = {r[0] for r in pg.fetch(url, "SELECT name FROM pg_settings")}
+    expected = {k: v for k, v in SESSION_SETTINGS.items() if k in known}
+    idle = ("idle_session_timeout", "idle_in_transaction_session_timeout", "transaction_timeout")
+    timeouts = [k for k in idle if k in known]
+    pg.execute(url, "; ".join(f"ALTER DATABASE \"{name}\" SET {k} = '1s'" for k in timeouts))
+    names = ", ".join(f"'{k}'" for k in SESSION_SETTINGS)
+    project.write_revision(
+        "users",
+        "5e7100000001",
+        f'op.execute("CREATE TABLE seen AS SELECT name, setting FROM pg_settings '
+        f'WHERE name IN ({names})")\n'
+        "op.execute('SELECT pg_sleep(1.5)')  # longer than the database's timeouts",
+    )
+    result = project.migrate("up")
+    assert result.code == 0, result.err
+    assert dict(pg.fetch(url, "SELECT name, setting FROM seen")) == expected
+
+
+@pytest.mark.deploy
+def test_a_setting_the_server_lacks_is_left_out(project: Project) -> None:
+    """PostgreSQL 13 has neither idle_session_timeout nor client_connection_check_interval:
+    a setting the server does not have is not sent, whatever its name."""
+    from shared.db.connect import connect
+
+    async def settings() -> tuple[str, str | None]:
+        conn = await connect(
+            DatabaseURL.parse(project.database_url),
+            application_name="settings test",
+            settings={"lock_timeout": "1234ms", "a_setting_no_server_has": "1"},
+        )
+        try:
+            return (
+                await conn.fetchval("SHOW lock_timeout"),
+                await conn.fetchval("SELECT current_setting('a_setting_no_server_has', true)"),
+            )
+        finally:
+            await conn.close()
+
+    assert asyncio.run(settings()) == ("1234ms", None)
+
+
+@pytest.mark.deploy
 def test_a_replica_killed_mid_revision_does_not_block_the_next_one(project: Project) -> None:
     assert project.migrate("up").code == 0
     project.write_revision(
@@ -106,6 +164,7 @@ def other_database(server_url: str) -> Iterator[str]:
         pg.execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.mark.deploy
 def test_the_lock_holder_named_is_in_this_database(project: Project, other_database: str) -> None:
     elsewhere = holders.start("advisory", other_database, 30, "holder-elsewhere")
     here = holders.start("advisory", project.database_url, 30, "holder-here")
@@ -130,6 +189,7 @@ def test_the_lock_holder_named_is_in_this_database(project: Project, other_datab
             process.wait(timeout=WATCHDOG)
 
 
+@pytest.mark.deploy
 def test_waiting_for_the_lock_is_said_every_few_seconds(project: Project) -> None:
     holder = holders.start("advisory", project.database_url, 7, "holder-test")
     try:
@@ -152,6 +212,7 @@ def terminated_while(project: Project, text: str) -> str:
     return err
 
 
+@pytest.mark.deploy
 def test_sigterm_rolls_back_the_revision_and_frees_the_lock(project: Project) -> None:
     assert project.migrate("up").code == 0
     project.write_revision(
@@ -173,6 +234,7 @@ def test_sigterm_rolls_back_the_revision_and_frees_the_lock(project: Project) ->
 # ---- a revision is OK only once it is committed ----------------------------------------------
 
 
+@pytest.mark.deploy
 def test_a_commit_that_fails_is_reported_on_its_own_revision(project: Project) -> None:
     assert project.migrate("up").code == 0
     project.write_revision(
@@ -201,6 +263,7 @@ def test_a_commit_that_fails_is_reported_on_its_own_revision(project: Project) -
             third.unlink()  # now the failing revision is the last one of the run
 
 
+@pytest.mark.deploy
 def test_a_long_revision_is_visible_while_it_runs(project: Project) -> None:
     assert project.migrate("up").code == 0
     project.write_revision("users", "10f600000001", "op.execute('SELECT pg_sleep(3)')")
@@ -216,7 +279,10 @@ def test_a_long_revision_is_visible_while_it_runs(project: Project) -> None:
         return b"Applying users 10f600000001 by hand..." in seen
 
     wait_for(started)
-    assert running(project, "migrate up", "pg_sleep")  # said while the revision still runs
+    # the line comes before the statement reaches the server: wait for it there, then check
+    # that nothing said the revision was done meanwhile
+    wait_for(lambda: running(project, "migrate up", "pg_sleep"))
+    started()
     assert b" OK" not in seen.split(b"10f600000001", 1)[1]
     rest, _ = run.communicate(timeout=WATCHDOG)
     assert run.returncode == 0
@@ -248,6 +314,7 @@ def users_blocked(project: Project, revision: str, column: str, seconds: float) 
         blocker.wait(timeout=WATCHDOG)
 
 
+@pytest.mark.deploy
 def test_a_short_lived_blocker_is_ridden_over(project: Project) -> None:
     with users_blocked(project, "10c500000001", "y", 2.5) as pid:
         result = project.migrate("up", "--lock-timeout", "300ms")
@@ -261,6 +328,7 @@ def test_a_short_lived_blocker_is_ridden_over(project: Project) -> None:
         assert "y" in pg.columns(project.database_url, "users")
 
 
+@pytest.mark.deploy
 def test_a_long_blocker_fails_clearly(project: Project) -> None:
     with users_blocked(project, "10c500000002", "z", 30):
         result = project.migrate("up", "--lock-timeout", "300ms", "--retries", "1")
@@ -277,6 +345,7 @@ def test_a_long_blocker_fails_clearly(project: Project) -> None:
 # ---- a way out after a mistake ---------------------------------------------------------------
 
 
+@pytest.mark.deploy
 def test_a_broken_downgrade_can_be_fixed(project: Project) -> None:
     assert project.migrate("up").code == 0
     head = project.head_file("agents")
@@ -292,6 +361,7 @@ def test_a_broken_downgrade_can_be_fixed(project: Project) -> None:
     assert done.code == 0, done.err
 
 
+@pytest.mark.deploy
 def test_the_checksum_covers_what_runs_not_how_it_is_written(project: Project) -> None:
     assert project.migrate("up").code == 0
     path = project.head_file("agents")
@@ -307,6 +377,7 @@ def test_the_checksum_covers_what_runs_not_how_it_is_written(project: Project) -
     assert json.loads(project.migrate("check", "--json").out)["findings"] == []
 
 
+@pytest.mark.deploy
 def test_resolve_accepts_an_edited_applied_revision(project: Project) -> None:
     assert project.migrate("up").code == 0
     path = project.head_file("agents")
@@ -327,6 +398,7 @@ def test_resolve_accepts_an_edited_applied_revision(project: Project) -> None:
     assert newest["reason"] == "hotfix; same effect, reworded" and newest["os_user"]
 
 
+@pytest.mark.deploy
 def test_resolve_marks_applied_and_rolled_back(project: Project) -> None:
     assert project.migrate("up").code == 0
     users_head = heads(project)["users"]
@@ -376,6 +448,7 @@ def test_resolve_marks_applied_and_rolled_back(project: Project) -> None:
 
 
 # ---- the database URL ------------------------------------------------------------------------
+# (not `deploy` tests, nor the roles' below: the test PgBouncer knows only the server's user)
 
 
 def url_with(project: Project, **changes: object) -> str:
@@ -436,6 +509,7 @@ def test_an_unencoded_password_never_reaches_output(project: Project) -> None:
 # ---- shadow databases never pile up ----------------------------------------------------------
 
 
+@pytest.mark.deploy
 def test_a_terminated_create_drops_its_shadow(project: Project) -> None:
     project.write_revision("users", "5ad000000001", "op.execute('SELECT pg_sleep(10)')")
     project.edit(
@@ -464,6 +538,7 @@ def test_a_terminated_create_drops_its_shadow(project: Project) -> None:
     assert pg.shadows(project.database_url, run.pid) == []
 
 
+@pytest.mark.deploy
 def test_shadows_left_by_a_crash_are_swept(project: Project) -> None:
     pg.execute(project.database_url, 'CREATE DATABASE "migrate_shadow_1_deadbeef"')
     result = project.migrate("check")
@@ -555,6 +630,7 @@ def test_login_and_read_errors_say_what_to_change(project: Project, plain_role: 
     assert "cannot read sslrootcert=/nonexistent/ca.crt (No such file or directory)" in cert.err
 
 
+@pytest.mark.deploy
 def test_templates_are_trimmed_even_while_another_session_drops_one(project: Project) -> None:
     """Two commands trimming templates at once: PostgreSQL ends the session (FATAL) that
     alters a database whose DROP another session has begun; the command must not die of it."""
@@ -590,6 +666,7 @@ def test_templates_are_trimmed_even_while_another_session_drops_one(project: Pro
 # ---- interrupted: what is said is what happened ----------------------------------------------
 
 
+@pytest.mark.deploy
 def test_a_backend_terminated_while_waiting_for_the_lock_is_a_lost_connection(
     project: Project,
 ) -> None:
@@ -614,6 +691,7 @@ def test_a_backend_terminated_while_waiting_for_the_lock_is_a_lost_connection(
         holder.wait(timeout=WATCHDOG)
 
 
+@pytest.mark.deploy
 def test_sigterm_during_the_lock_timeout_backoff_ends_the_wait(project: Project) -> None:
     with users_blocked(project, "b0ff00000001", "w", 60):
         run = project.spawn("up", "--lock-timeout", "100ms", "--retries", "6")
@@ -634,6 +712,7 @@ def test_sigterm_during_the_lock_timeout_backoff_ends_the_wait(project: Project)
         assert "w" not in pg.columns(project.database_url, "users")
 
 
+@pytest.mark.deploy
 def test_sigterm_after_an_autocommit_block_says_what_stays_committed(project: Project) -> None:
     assert project.migrate("up").code == 0
     project.write_revision(
@@ -655,6 +734,7 @@ def test_sigterm_after_an_autocommit_block_says_what_stays_committed(project: Pr
     assert "b10c00000001" not in pg.version_rows(project.database_url)
 
 
+@pytest.mark.deploy
 def test_sigterm_during_commit_says_what_the_database_did(project: Project) -> None:
     assert project.migrate("up").code == 0
     slow_commit = (

@@ -9,7 +9,8 @@ import pytest
 from tests import pg
 from tests.conftest import Project
 
-pytestmark = pytest.mark.console_script  # up and down, the main path: the script itself
+# up and down, the main path: the script itself
+pytestmark = [pytest.mark.console_script, pytest.mark.deploy]
 
 ALL_TABLES = {"users", "agents", "invoices", *pg.BOOKKEEPING}
 

@@ -128,15 +128,17 @@ class DatabaseURL:
         tail = f"?{urlencode(query)}" if query else ""
         return f"postgresql://{auth}{hosts}/{quote(self.database or '', safe='')}{tail}"
 
+    def keepalive_settings(self) -> dict[str, str]:
+        """libpq's keepalives_* parameters as the server's tcp_keepalives_* settings (set after
+        connecting: a pooler refuses them at startup, where libpq never sends them)."""
+        values = {setting: self.param(key) for key, setting in _KEEPALIVES.items()}
+        return {setting: value for setting, value in values.items() if value is not None}
+
     def connect_kwargs(self, server_settings: dict[str, str]) -> dict[str, Any]:
         """Keyword arguments for `asyncpg.connect`: credentials and hosts explicit, the SSL and
         other libpq parameters through a DSN without any secret in it."""
         settings = dict(server_settings)
         dsn_params = [(k, v) for k, v in self.params if k in _DSN_PARAMS]
-        for key, setting in _KEEPALIVES.items():
-            value = self.param(key)
-            if value is not None:
-                settings.setdefault(setting, value)
         options = self.param("options")
         if options:
             settings["options"] = options

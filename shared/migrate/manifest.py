@@ -36,6 +36,8 @@ SETTINGS_KEYS = {
 DURATION_PATTERN = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|min|h)?\Z")
 DURATION_UNITS = {"ms": 0.001, "s": 1.0, "min": 60.0, "h": 3600.0, None: 1.0}
 DURATION_KEYS = ("lock_timeout", "statement_timeout", "lock_wait")
+TIMEOUT_KEYS = ("lock_timeout", "statement_timeout")  # PostgreSQL's: at most INT_MAX ms
+PG_TIMEOUT_MAX_MS = 2**31 - 1
 TOP_KEYS = {"settings", "modules"}
 
 
@@ -232,7 +234,9 @@ def _parse_settings(raw: Any, where: str) -> Settings:
     values: dict[str, Any] = {}
     for key, value in raw.items():
         name = f"{where}: settings.{key}"
-        if key in DURATION_KEYS:
+        if key in TIMEOUT_KEYS:
+            values[key] = parse_timeout(value, name)
+        elif key in DURATION_KEYS:
             values[key] = parse_duration(value, name)
         elif key in ("lock_retries", "shadow_templates"):
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
@@ -268,6 +272,18 @@ def parse_duration(value: object, key: str) -> float:
             "(a bare number means seconds)"
         )
     return float(match.group(1)) * DURATION_UNITS[match.group(2)]
+
+
+def parse_timeout(value: object, key: str) -> float:
+    """A duration for one of PostgreSQL's timeouts (`--lock-timeout`, `lock_timeout`, ...),
+    which take at most INT_MAX milliseconds."""
+    seconds = parse_duration(value, key)
+    if round(seconds * 1000) > PG_TIMEOUT_MAX_MS:
+        raise ConfigError(
+            f"{key} '{shown(value)}' is longer than PostgreSQL takes; the largest is "
+            f"{PG_TIMEOUT_MAX_MS}ms (about {PG_TIMEOUT_MAX_MS // 3_600_000}h), or 0 for no limit"
+        )
+    return seconds
 
 
 def pg_duration(seconds: float) -> str:

@@ -230,16 +230,16 @@ def _options(
 ) -> RunOptions:
     from shared.migrate.cli import output
     from shared.migrate.commands import RunOptions
-    from shared.migrate.manifest import parse_duration
+    from shared.migrate.manifest import parse_duration, parse_timeout
 
-    def duration(value: str | None, flag: str) -> float | None:
-        return None if value is None else parse_duration(value, flag)
+    def duration(value: str | None, flag: str, parse: Callable[[str, str], float]) -> float | None:
+        return None if value is None else parse(value, flag)
 
     return RunOptions(
         plan=plan,
-        lock_wait=duration(lock_wait, "--lock-wait"),
-        lock_timeout=duration(lock_timeout, "--lock-timeout"),
-        statement_timeout=duration(statement_timeout, "--statement-timeout"),
+        lock_wait=duration(lock_wait, "--lock-wait", parse_duration),
+        lock_timeout=duration(lock_timeout, "--lock-timeout", parse_timeout),
+        statement_timeout=duration(statement_timeout, "--statement-timeout", parse_timeout),
         retries=retries,
         allow_unknown=allow_unknown,
         progress=output.LineProgress(quiet=True) if quiet else output.progress(),

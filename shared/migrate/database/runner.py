@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from shared.migrate.history.graph import RevisionGraph
 from shared.migrate.history.plans import Step
 
 if TYPE_CHECKING:
+    import asyncpg
     from sqlalchemy.ext.asyncio import AsyncConnection
 
     from shared.migrate.database.session import Session
@@ -114,22 +116,17 @@ async def _interrupted(session: Session, executor: Executor) -> str:
 async def _committed(session: Session, graph: RevisionGraph, step: Step) -> bool | None:
     """Whether `step` committed: read on a connection of its own once the session's backend,
     whose COMMIT was cut short, has ended (it commits or rolls back as it ends)."""
-    pid = session.pid
+    pid = await session.backend_pid()  # known since the run began (not the pooler's)
     session.conn.terminate()
     try:
         reader = await connect(session.url, application_name=f"migrate {session.command}")
     except Exception:
         return None
     try:
-        for _ in range(100):
-            alive = await reader.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid
-            )
-            if not alive:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            return None
+        if not await _ended(reader, pid, 1.0):  # a pooler may keep it running: end it
+            await reader.execute("SELECT pg_terminate_backend($1)", pid)
+            if not await _ended(reader, pid, 5.0):
+                return None
         db = await state.read_state(reader, graph.manifest.settings)
         applied = db.applied(graph)
         return (step.revision in applied) == (step.direction == "up")
@@ -137,3 +134,16 @@ async def _committed(session: Session, graph: RevisionGraph, step: Step) -> bool
         return None
     finally:
         await reader.close(timeout=2)
+
+
+async def _ended(conn: asyncpg.Connection, pid: int, seconds: float) -> bool:
+    """Whether the backend `pid` is done with the session it served, waiting up to `seconds`:
+    gone, or (behind a pooler) handed to `conn`, which it is only once that session ended."""
+    deadline = time.monotonic() + seconds
+    while await conn.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND pid <> pg_backend_pid()", pid
+    ):
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True

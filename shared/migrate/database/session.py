@@ -34,10 +34,12 @@ POLL_SECONDS = 0.2
 TELL_EVERY = 1.0  # seconds between reports while waiting for the lock
 
 # Managed servers set idle and keepalive timeouts per role or database; a healthy migration
-# must never be cut by them, and a server must notice a migrating client that died.
+# must never be cut by them, and a server must notice a migrating client that died. Set after
+# connecting, only those the server has (shared.db.connect).
 KEEP_ALIVE = {
     "idle_session_timeout": "0",
     "idle_in_transaction_session_timeout": "0",
+    "transaction_timeout": "0",
     "client_connection_check_interval": "2s",
     "tcp_keepalives_idle": "60",
     "tcp_keepalives_interval": "10",
@@ -80,10 +82,14 @@ class Session:
         self.command = command
         self.watch = Watch()
         self._engine: Any = None
+        self._pid: int | None = None
 
-    @property
-    def pid(self) -> int:
-        return int(self.conn.get_server_pid())
+    async def backend_pid(self) -> int:
+        """This session's server process, asked of the server: behind PgBouncer, asyncpg's
+        get_server_pid() is the pooler's own number for the client."""
+        if self._pid is None:
+            self._pid = int(await self.conn.fetchval("SELECT pg_backend_pid()"))
+        return self._pid
 
     async def lock(
         self,
@@ -148,15 +154,16 @@ class Session:
                 return conn
 
             self._engine = engine_over(same)
-        watcher = asyncio.get_running_loop().create_task(self._watch())
+        pid = await self.backend_pid()
+        watcher = asyncio.get_running_loop().create_task(self._watch(pid))
         try:
             async with self._engine.connect() as sa_conn:
                 yield sa_conn
         finally:
             watcher.cancel()
 
-    async def _watch(self) -> None:
-        """While a revision runs longer than the threshold, note who blocks it."""
+    async def _watch(self, pid: int) -> None:
+        """While a revision runs longer than the threshold, note who blocks it (process `pid`)."""
         monitor: asyncpg.Connection | None = None
         try:
             while True:
@@ -170,7 +177,7 @@ class Session:
                         application_name=f"migrate {self.command} (monitor)",
                         settings=KEEP_ALIVE,
                     )
-                found = await holders(monitor, BLOCKING, self.pid)
+                found = await holders(monitor, BLOCKING, pid)
                 if found and self.watch.running_since is not None:
                     self.watch.blockers = found
                 await asyncio.sleep(0.2)
