@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from alembic.autogenerate import produce_migrations
 from alembic.operations import ops
@@ -177,22 +177,28 @@ def _schemas(discovery: Discovery, module: Module) -> set[str]:
 def _render(
     upgrade: ops.UpgradeOps, downgrade: ops.DowngradeOps, conn: Connection
 ) -> tuple[str, str, str]:
-    from alembic.autogenerate.api import AutogenContext
-    from alembic.autogenerate.render import _indent, _render_cmd_body
+    """The upgrade and downgrade bodies and the imports they need, through Alembic's public
+    `render_python_code`; the imports its rendering adds are read from the context that its
+    `render_item` hook is handed (rendering itself is left to Alembic)."""
+    from alembic.autogenerate import render_python_code
 
-    context = MigrationContext.configure(connection=conn)
-    autogen = AutogenContext(
-        context,
-        opts={
-            "sqlalchemy_module_prefix": "sa.",
-            "alembic_module_prefix": "op.",
-            "user_module_prefix": None,
-            "render_as_batch": False,
-        },
-    )
-    up = _indent(_render_cmd_body(upgrade, autogen))
-    down = _indent(_render_cmd_body(downgrade, autogen))
-    return up, down, "\n".join(sorted(autogen.imports))
+    contexts: list[Any] = []
+
+    def render_item(type_: str, obj: Any, autogen_context: Any) -> Literal[False]:
+        contexts.append(autogen_context)
+        return False
+
+    def code(container: ops.UpgradeOps | ops.DowngradeOps) -> str:
+        return render_python_code(
+            container,
+            migration_context=MigrationContext.configure(connection=conn),
+            render_item=render_item,
+            user_module_prefix=None,
+        )
+
+    up, down = code(upgrade), code(downgrade)
+    imports = {line for context in contexts for line in context.imports}
+    return up, down, "\n".join(sorted(imports))
 
 
 # ---- proving the file ------------------------------------------------------------------------
