@@ -105,6 +105,10 @@ class Manifest:
     def names(self) -> list[str]:
         return [m.name for m in self.modules]
 
+    def relative(self, path: Path) -> str:
+        """A path in the repository as messages and output name it (see `relative`)."""
+        return relative(path, self.root)
+
     def module(self, name_or_branch: str) -> Module:
         """The module named NAME or labelled NAME (`--branch` and `--module` accept both)."""
         from shared.migrate.errors import UnknownModule
@@ -143,6 +147,19 @@ class Manifest:
                 if dep not in result:
                     result.append(dep)
         return result
+
+
+def relative(path: Path, root: Path) -> str:
+    """`path` relative to the repository root `root`, with forward slashes, as every message
+    and output names a file; a path outside the repository as given."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        pass
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except (ValueError, OSError, RuntimeError):
+        return str(path)
 
 
 def find_manifest(start: Path) -> Path:
@@ -302,12 +319,12 @@ def _parse_module(root: Path, raw: Any, index: int, where: str) -> Module:
     )
     if not _is_dir(package):
         raise ConfigError(
-            f"{key}: path '{shown(package.relative_to(root).as_posix())}' is not a directory; "
+            f"{key}: path '{shown(relative(package, root))}' is not a directory; "
             "create it or fix 'path'"
         )
     if not _is_dir(versions):
         raise ConfigError(
-            f"{key}: versions directory '{shown(versions.relative_to(root).as_posix())}' does "
+            f"{key}: versions directory '{shown(relative(versions, root))}' does "
             "not exist; create it or fix 'versions'"
         )
     depends_on = raw.get("depends_on") or []
@@ -347,16 +364,14 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
-def _inside(root: Path, relative: str, key: str) -> Path:
+def _inside(root: Path, given: str, key: str) -> Path:
     """A path from the manifest, refused when it leaves the repository."""
     try:
-        resolved = (root / relative).resolve()
+        resolved = (root / given).resolve()
     except (OSError, ValueError):
-        raise ConfigError(f"{key} '{shown(relative)}' is not a usable path") from None
+        raise ConfigError(f"{key} '{shown(given)}' is not a usable path") from None
     if not resolved.is_relative_to(root.resolve()):
-        raise ConfigError(
-            f"{key} '{shown(relative)}' points outside the repository; use a path in it"
-        )
+        raise ConfigError(f"{key} '{shown(given)}' points outside the repository; use a path in it")
     return resolved
 
 

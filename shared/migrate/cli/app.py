@@ -616,7 +616,7 @@ def module_add(
     updated = _call(lambda: commands.add_module(manifest, name, depends_on or []))
     module = updated.module(name)
     output.say(
-        f"Added module '{name}': {module.path.relative_to(updated.root)}/ "
+        f"Added module '{name}': {updated.relative(module.path)}/ "
         f'(models: {module.models}); next: migrate create "create {name}" --module {name}'
     )
 

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from shared.migrate.errors import ConfigError, shown
 from shared.migrate.history.scripts import load_script, syntax_error
-from shared.migrate.manifest import Manifest, Module
+from shared.migrate.manifest import Manifest, Module, relative
 
 CACHE_NAME = "migrate-index.marshal"
 CACHE_FORMAT = 2
@@ -74,14 +74,7 @@ def scan_all(manifest: Manifest) -> tuple[list[Revision], list[Problem]]:
     for module in manifest.modules:
         found += _scan_module(manifest.root, module, problems)
     for path in legacy_files(manifest):
-        problems.append(
-            Problem(
-                "-",
-                "stray file",
-                f"{_relative(path, manifest.root)} is outside every module's versions "
-                "directory and is never run; move it into services/<module>/migrations",
-            )
-        )
+        problems.append(Problem("-", "stray file", outside_versions(manifest, path)))
     by_id: dict[str, list[Revision]] = {}
     for rev in found:
         by_id.setdefault(rev.revision, []).append(rev)
@@ -92,10 +85,18 @@ def scan_all(manifest: Manifest) -> tuple[list[Revision], list[Problem]]:
                     revs[0].module,
                     "duplicate revision",
                     f"revision id {rev_id} is declared by "
-                    + " and ".join(_relative(r.path, manifest.root) for r in revs),
+                    + " and ".join(manifest.relative(r.path) for r in revs),
                 )
             )
     return found, problems
+
+
+def outside_versions(manifest: Manifest, path: Path) -> str:
+    """What is wrong with a file in the script location's own versions/ (see legacy_files)."""
+    return (
+        f"{manifest.relative(path)} is outside every module's versions directory and is "
+        "never run; move it into services/<module>/migrations"
+    )
 
 
 def legacy_files(manifest: Manifest) -> list[Path]:
@@ -159,7 +160,7 @@ def _read(path: Path, root: Path) -> tuple[Any, ...]:
     if values is None:
         module = load_script(path, root)
         values = {name: getattr(module, name) for name in HEADER_FIELDS if hasattr(module, name)}
-    where = _relative(path, root)
+    where = relative(path, root)
     if "revision" not in values:
         raise ConfigError(
             f"{where} is in a versions directory but declares no revision; move it out"
@@ -179,7 +180,7 @@ def _parse(path: Path, root: Path) -> ast.Module:
     try:
         source = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{_relative(path, root)}: cannot be read ({exc.strerror})") from None
+        raise ConfigError(f"{relative(path, root)}: cannot be read ({exc.strerror})") from None
     try:
         return ast.parse(source, filename=str(path))
     except (SyntaxError, ValueError) as exc:
@@ -303,10 +304,3 @@ def _write_cache(path: Path, files: dict[str, tuple[Any, ...]]) -> None:
         os.replace(tmp, path)
     except OSError:
         pass
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
