@@ -96,6 +96,15 @@ def test_a_pending_revision_replaced_with_cp_p_is_logged_as_it_ran(
     assert "No migrations to apply." in clean.out
 
 
+def test_a_renamed_module_is_seen_whatever_the_manifest_times(project: Project) -> None:
+    assert project.migrate("heads").code == 0
+    (project.root / "services" / "billing").rename(project.root / "services" / "billinx")
+    same_size_edit(project.root / "migrations.yaml", "name: billing", "name: billinx")
+    heads = project.migrate("heads", "--json")
+    assert heads.code == 0, heads.err
+    assert [m["module"] for m in json.loads(heads.out)["modules"]] == ["users", "agents", "billinx"]
+
+
 def test_an_entry_cached_in_its_files_clock_tick_is_read_again(tmp_path: Path) -> None:
     """git's racily clean rule: two changes within one tick of the file system's clock leave
     size, mtime, ctime and inode alike, so an entry read that soon after its file changed is
