@@ -30,16 +30,10 @@ def load_graph(manifest: Manifest) -> RevisionGraph:
 class RevisionGraph:
     def __init__(self, manifest: Manifest, revisions: Iterable[Revision]):
         self.manifest = manifest
-        self.revisions: dict[str, Revision] = {}
-        for rev in revisions:
-            if rev.revision in self.revisions:
-                other = self.revisions[rev.revision]
-                where = " and ".join(manifest.relative(r.path) for r in (other, rev))
-                raise ConfigError(
-                    f"revision id {rev.revision} is declared by two files ({where}); "
-                    "give one of them a new id"
-                )
-            self.revisions[rev.revision] = rev
+        listed = list(revisions)
+        self.revisions: dict[str, Revision] = {rev.revision: rev for rev in listed}
+        for clash in index.clashes(manifest, listed):  # a name that would mean two revisions
+            raise ConfigError(clash.detail)
         self._resolve_dependencies()
         self.members: dict[str, list[str]] = {m.name: [] for m in manifest.modules}
         self.children: dict[str, list[str]] = {r: [] for r in self.revisions}

@@ -85,20 +85,49 @@ def scan_all(manifest: Manifest) -> tuple[list[Revision], list[Problem]]:
         found += _scan_module(manifest.root, module, problems)
     for path in legacy_files(manifest):
         problems.append(Problem("-", "stray file", outside_versions(manifest, path)))
-    by_id: dict[str, list[Revision]] = {}
-    for rev in found:
-        by_id.setdefault(rev.revision, []).append(rev)
-    for rev_id, revs in sorted(by_id.items()):
-        if len(revs) > 1:
-            problems.append(
-                Problem(
-                    revs[0].module,
-                    "duplicate revision",
-                    f"revision id {rev_id} is declared by "
-                    + " and ".join(manifest.relative(r.path) for r in revs),
-                )
-            )
+    problems += clashes(manifest, found)
     return found, problems
+
+
+def clashes(manifest: Manifest, revisions: list[Revision]) -> list[Problem]:
+    """Names that would mean two revisions, refused as Alembic refuses them: a revision id
+    declared by two files, a branch label declared twice (by two revisions, or twice by one),
+    and a branch label that is also a revision id. Each names the files and the fix."""
+    by_id: dict[str, list[Revision]] = {}
+    for rev in revisions:
+        by_id.setdefault(rev.revision, []).append(rev)
+    found = [
+        Problem(
+            revs[-1].module,
+            "duplicate revision",
+            f"revision id {rev_id} is declared by "
+            + " and ".join(manifest.relative(r.path) for r in revs)
+            + "; give one of them a new id",
+        )
+        for rev_id, revs in by_id.items()
+        if len(revs) > 1
+    ]
+    labelled: dict[str, Revision] = {}
+    for rev in revisions:
+        if len(by_id[rev.revision]) > 1:
+            continue  # a copied file: its id is the problem
+        for label in rev.branch_labels:
+            where = manifest.relative(rev.path)
+            name = f"branch label '{shown(label)}'"
+            if label in by_id:
+                other = manifest.relative(by_id[label][0].path)
+                detail = f"{name} of {where} is also the id of revision {label} ({other})"
+                found.append(Problem(rev.module, "duplicate label", f"{detail}; rename the label"))
+            elif label in labelled:
+                first = labelled[label]
+                both = (
+                    f"twice by {where}; list it once"
+                    if first is rev
+                    else f"by {manifest.relative(first.path)} and {where}; keep it on one of them"
+                )
+                found.append(Problem(rev.module, "duplicate label", f"{name} is declared {both}"))
+            labelled.setdefault(label, rev)
+    return found
 
 
 def outside_versions(manifest: Manifest, path: Path) -> str:
