@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.migrate.errors import ConfigError, shown
+from shared.migrate.errors import ConfigError, did_you_mean, shown
 
 MANIFEST_NAME = "migrations.yaml"
 NAME_LIMIT = 63  # PostgreSQL's identifier length; names become labels, paths and identifiers
@@ -113,7 +113,7 @@ class Manifest:
         for module in self.modules:
             if name_or_branch in (module.name, module.branch):
                 return module
-        raise UnknownModule(name_or_branch, self.names)
+        raise UnknownModule(name_or_branch, self.names, [m.branch for m in self.modules])
 
     def dependency_closure(self, name: str) -> list[Module]:
         """The module and everything it depends on, dependencies first."""
@@ -211,10 +211,11 @@ def parse_manifest(path: Path, data: Any) -> Manifest:
 
 
 def _no_unknown_keys(data: dict[Any, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(shown(k) for k in data if k not in allowed)
+    unknown = sorted((k for k in data if k not in allowed), key=str)
     if unknown:
         raise ConfigError(
-            f"{where}: unknown key '{unknown[0]}'; allowed keys: {', '.join(sorted(allowed))}"
+            f"{where}: unknown key '{shown(unknown[0])}'; {did_you_mean(unknown[0], allowed)}"
+            f"allowed keys: {', '.join(sorted(allowed))}"
         )
 
 
@@ -387,7 +388,8 @@ def _check_dependencies(manifest: Manifest, where: str) -> None:
             if dep not in known:
                 raise ConfigError(
                     f"{where}: module '{module.name}' depends_on unknown module "
-                    f"'{shown(dep)}'; known modules: {', '.join(manifest.names)}"
+                    f"'{shown(dep)}'; {did_you_mean(dep, known)}known modules: "
+                    f"{', '.join(manifest.names)}"
                 )
             if dep == module.name:
                 raise ConfigError(f"{where}: module '{module.name}' depends_on itself; remove it")
