@@ -220,6 +220,26 @@ def test_help_shows_each_command_description_whole(project: Project) -> None:
             assert max(len(line) for line in shown.out.splitlines()) <= columns, shown.out
 
 
+def test_python_m_outside_the_environment_says_which_python_to_use() -> None:
+    """`python3 -m shared.migrate` from the repository with a Python that lacks the project's
+    packages: the system python3 of the new user's trial, and this one without site-packages."""
+    for python in (["/usr/bin/python3"], [sys.executable, "-S"]):
+        lacks = subprocess.run([*python, "-c", "import typer"], capture_output=True, cwd=REPO)
+        assert lacks.returncode != 0, python  # the premise: no typer there
+        result = subprocess.run(
+            [*python, "-m", "shared.migrate", "status"],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=60,
+        )
+        assert result.returncode == 2, (python, result.stderr)
+        [line] = result.stderr.splitlines()
+        assert line.startswith("error: this Python (") and "no typer" in line, line
+        assert ".venv/bin/python -m shared.migrate" in line and "make demo" in line, line
+        assert result.stdout == ""
+
+
 def test_conventions(project: Project) -> None:
     via_module = project.run([sys.executable, "-m", "shared.migrate", "heads"])
     assert via_module.code == 0 and via_module.out == project.migrate("heads").out
