@@ -220,3 +220,21 @@ def test_up_one_module_needs_one_head_of_its_own_only(project: Project) -> None:
         "module 'users' has 2 heads" in refused.err
         and "migrate merge --module users" in refused.err
     )
+
+
+def test_a_step_past_the_head_or_the_base_is_refused_as_alembic_refuses_it(
+    project: Project,
+) -> None:
+    past = project.migrate("up", "-r", "agents@+3")
+    assert past.code == 2, past.out + past.err
+    assert past.err.splitlines() == [
+        "error: module 'agents' has 2 pending revision(s); +3 goes past its head: give agents@head"
+    ]
+    assert pg.tables(project.database_url) == set()
+    assert project.migrate("up", "-r", "agents@+2").code == 0
+    below = project.migrate("down", "-r", "agents@-3")
+    assert below.code == 2, below.out + below.err
+    assert below.err.splitlines() == [
+        "error: module 'agents' has 2 applied revision(s); -3 goes past its base: give base"
+    ]
+    assert "agents" in pg.tables(project.database_url)
