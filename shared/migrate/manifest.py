@@ -5,17 +5,14 @@ Loaded once into frozen dataclasses; every problem is a ConfigError naming the k
 
 from __future__ import annotations
 
-import marshal
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.migrate.errors import ConfigError, shown
+from shared.migrate.errors import ConfigError, did_you_mean, shown
 
 MANIFEST_NAME = "migrations.yaml"
-CACHE_FORMAT = 1
 NAME_LIMIT = 63  # PostgreSQL's identifier length; names become labels, paths and identifiers
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,62}\Z")
 MODULE_KEYS = {"name", "path", "models", "versions", "branch", "depends_on", "schema"}
@@ -107,6 +104,10 @@ class Manifest:
     def names(self) -> list[str]:
         return [m.name for m in self.modules]
 
+    def relative(self, path: Path) -> str:
+        """A path in the repository as messages and output name it (see `relative`)."""
+        return relative(path, self.root)
+
     def module(self, name_or_branch: str) -> Module:
         """The module named NAME or labelled NAME (`--branch` and `--module` accept both)."""
         from shared.migrate.errors import UnknownModule
@@ -114,7 +115,7 @@ class Manifest:
         for module in self.modules:
             if name_or_branch in (module.name, module.branch):
                 return module
-        raise UnknownModule(name_or_branch, self.names)
+        raise UnknownModule(name_or_branch, self.names, [m.branch for m in self.modules])
 
     def dependency_closure(self, name: str) -> list[Module]:
         """The module and everything it depends on, dependencies first."""
@@ -147,6 +148,19 @@ class Manifest:
         return result
 
 
+def relative(path: Path, root: Path) -> str:
+    """`path` relative to the repository root `root`, with forward slashes, as every message
+    and output names a file; a path outside the repository as given."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        pass
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except (ValueError, OSError, RuntimeError):
+        return str(path)
+
+
 def find_manifest(start: Path) -> Path:
     """`migrations.yaml` in `start` or the nearest directory above it (the `--config` default)."""
     for directory in [start, *start.parents]:
@@ -160,31 +174,10 @@ def find_manifest(start: Path) -> Path:
 
 
 def load_manifest(path: Path) -> Manifest:
-    """Read and validate a manifest file. A manifest that validated is cached as data beside
-    it (`__pycache__/`, keyed by size, mtime and inode), so most commands never load YAML."""
+    """Read and validate a manifest file (PyYAML's C loader reads it in well under a
+    millisecond: no cache to go stale)."""
     path = path.resolve()
-    try:
-        stat = path.stat()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the manifest ({exc.strerror})") from None
-    key = (stat.st_size, stat.st_mtime_ns, stat.st_ino, CACHE_FORMAT)
-    cache = path.parent / "__pycache__" / f"{path.name}.marshal"
-    try:
-        cached = marshal.loads(cache.read_bytes())
-        if isinstance(cached, tuple) and len(cached) == 2 and cached[0] == key:
-            return parse_manifest(path, cached[1])
-    except (OSError, EOFError, ValueError, TypeError):
-        pass
-    data = _read_yaml(path)
-    manifest = parse_manifest(path, data)
-    try:
-        cache.parent.mkdir(exist_ok=True)
-        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(marshal.dumps((key, data)))
-        os.replace(tmp, cache)
-    except (OSError, ValueError):
-        pass  # a read-only checkout reads the YAML every time
-    return manifest
+    return parse_manifest(path, _read_yaml(path))
 
 
 def _read_yaml(path: Path) -> Any:
@@ -220,10 +213,11 @@ def parse_manifest(path: Path, data: Any) -> Manifest:
 
 
 def _no_unknown_keys(data: dict[Any, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(shown(k) for k in data if k not in allowed)
+    unknown = sorted((k for k in data if k not in allowed), key=str)
     if unknown:
         raise ConfigError(
-            f"{where}: unknown key '{unknown[0]}'; allowed keys: {', '.join(sorted(allowed))}"
+            f"{where}: unknown key '{shown(unknown[0])}'; {did_you_mean(unknown[0], allowed)}"
+            f"allowed keys: {', '.join(sorted(allowed))}"
         )
 
 
@@ -318,12 +312,12 @@ def _parse_module(root: Path, raw: Any, index: int, where: str) -> Module:
     )
     if not _is_dir(package):
         raise ConfigError(
-            f"{key}: path '{shown(package.relative_to(root).as_posix())}' is not a directory; "
+            f"{key}: path '{shown(relative(package, root))}' is not a directory; "
             "create it or fix 'path'"
         )
     if not _is_dir(versions):
         raise ConfigError(
-            f"{key}: versions directory '{shown(versions.relative_to(root).as_posix())}' does "
+            f"{key}: versions directory '{shown(relative(versions, root))}' does "
             "not exist; create it or fix 'versions'"
         )
     depends_on = raw.get("depends_on") or []
@@ -363,16 +357,14 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
-def _inside(root: Path, relative: str, key: str) -> Path:
+def _inside(root: Path, given: str, key: str) -> Path:
     """A path from the manifest, refused when it leaves the repository."""
     try:
-        resolved = (root / relative).resolve()
+        resolved = (root / given).resolve()
     except (OSError, ValueError):
-        raise ConfigError(f"{key} '{shown(relative)}' is not a usable path") from None
+        raise ConfigError(f"{key} '{shown(given)}' is not a usable path") from None
     if not resolved.is_relative_to(root.resolve()):
-        raise ConfigError(
-            f"{key} '{shown(relative)}' points outside the repository; use a path in it"
-        )
+        raise ConfigError(f"{key} '{shown(given)}' points outside the repository; use a path in it")
     return resolved
 
 
@@ -412,7 +404,8 @@ def _check_dependencies(manifest: Manifest, where: str) -> None:
             if dep not in known:
                 raise ConfigError(
                     f"{where}: module '{module.name}' depends_on unknown module "
-                    f"'{shown(dep)}'; known modules: {', '.join(manifest.names)}"
+                    f"'{shown(dep)}'; {did_you_mean(dep, known)}known modules: "
+                    f"{', '.join(manifest.names)}"
                 )
             if dep == module.name:
                 raise ConfigError(f"{where}: module '{module.name}' depends_on itself; remove it")

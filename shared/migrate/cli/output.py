@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from shared.migrate.database.progress import Progress
 from shared.migrate.errors import shown
+from shared.migrate.manifest import relative
 
 if TYPE_CHECKING:
     from shared.migrate.commands import CreateResult, Reset, Resolution
@@ -309,7 +310,7 @@ def reset(result: Reset) -> None:
 
 
 def created(result: CreateResult, root: Path, as_json: bool = False) -> None:
-    path = result.path.relative_to(root).as_posix() if result.path else None
+    path = relative(result.path, root) if result.path else None
     if as_json:
         show_json(
             {
@@ -472,7 +473,7 @@ def history(
             if verbose:
                 parents = ", ".join(rev.parents) or "<base>"
                 say(f"      parents: {parents}", "dim")
-                say(f"      file: {rev.path.relative_to(root)}", "dim")
+                say(f"      file: {relative(rev.path, root)}", "dim")
                 if rev.depends_on:
                     say(f"      depends on: {', '.join(rev.depends_on)}", "dim")
 
@@ -490,7 +491,7 @@ def _revision_json(
         "parents": list(rev.parents),
         "depends_on": list(rev.depends_on),
         "message": rev.message,
-        "path": rev.path.relative_to(root).as_posix(),
+        "path": relative(rev.path, root),
         "head": head,
         "merge": len(rev.parents) > 1,
         "applied": None if applied is None else rev.revision in applied,

@@ -76,11 +76,10 @@ def up(
     manifest = target.manifest
     graph = load_graph(manifest)
     module = manifest.module(branch) if branch else None
-    if revision is None:  # every head, or the module's (with what it needs), never two
-        scope = manifest.dependency_closure(module.name) if module else list(manifest.modules)
-        heads = {m.name: graph.head(m) for m in scope}
-        wanted = [module] if module else scope
-        default = {head for m in wanted if (head := heads[m.name])}
+    if revision is None:  # every head, or the module's, never two; what a head needs comes
+        # from its revisions' ancestry, whatever heads the modules it depends on have
+        wanted = [module] if module else list(manifest.modules)
+        default = {head for m in wanted if (head := graph.head(m))}
     if sql:
         applied = graph.ancestors(_revisions(graph, start)) if start else set()
         targets = planner.up_targets(graph, revision, module, applied) if revision else default
