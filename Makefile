@@ -12,10 +12,11 @@ PGDATA := .pgdata
 export MIGRATE_MESSAGE := $(value m)
 export MIGRATE_MODULE := $(or $(value module),$(value branch))
 export MIGRATE_BRANCH := $(value branch)
+export MIGRATE_DATABASE := $(value database)
 BRANCH_OPT = $${MIGRATE_BRANCH:+--branch "$$MIGRATE_BRANCH"}
 
 .PHONY: help install demo dev-db dev-db-stop test lint bench clean migrate-up migrate-down \
-	migrate-create migrate-current migrate-history migrate-status migrate-check
+	migrate-create migrate-current migrate-history migrate-status migrate-check migrate-reset
 
 help:
 	@echo "make demo                 build every module's schema (embedded PostgreSQL if DATABASE_URL is unset)"
@@ -23,6 +24,7 @@ help:
 	@echo "make migrate-up|down|current|history|status [branch=NAME]"
 	@echo "make migrate-create m='message' module=NAME"
 	@echo "make migrate-check        the CI gate: drift, heads, ownership, dependencies, downgrades"
+	@echo "make migrate-reset        development only: empty the local database, apply every module"
 	@echo "make dev-db               start the embedded PostgreSQL and print its URL"
 	@echo "make dev-db-stop          stop it (its data stays in $(PGDATA)/)"
 	@echo "make bench                print what each command costs, beside plain Alembic"
@@ -68,8 +70,27 @@ demo: install
 # twice as many workers as cores: a test spends most of its time waiting on PostgreSQL
 TEST_WORKERS ?= $(shell echo $$(( $$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1) * 2 )))
 
+PYTEST := $(BIN)/pytest -n $(TEST_WORKERS)
+# Debian installs it in /usr/sbin, which is not on every user's PATH
+PGBOUNCER := $(shell PATH="$$PATH:/usr/sbin:/usr/local/sbin" command -v pgbouncer 2>/dev/null)
+
+# three runs: the whole suite on TEST_DATABASE_URL's server (else the embedded PostgreSQL); the
+# deploy tests on the embedded PostgreSQL as a second server (when the first was another); the
+# deploy tests through a PgBouncer in session mode that the tests start (when it is installed)
 test: install lint
-	$(BIN)/pytest -n $(TEST_WORKERS)
+	$(PYTEST)
+	@if [ -n "$$TEST_DATABASE_URL$$MIGRATE_TEST_DATABASE_URL" ]; then \
+		echo "env -u TEST_DATABASE_URL -u MIGRATE_TEST_DATABASE_URL $(PYTEST) -m deploy"; \
+		env -u TEST_DATABASE_URL -u MIGRATE_TEST_DATABASE_URL $(PYTEST) -m deploy; \
+	else \
+		echo "The deploy tests on a second server: not run (no TEST_DATABASE_URL; the embedded PostgreSQL was the only server)."; \
+	fi
+	@if [ -n "$(PGBOUNCER)" ]; then \
+		echo "$(PYTEST) -m deploy --through-pgbouncer"; \
+		$(PYTEST) -m deploy --through-pgbouncer; \
+	else \
+		echo "The deploy tests through PgBouncer: not run (pgbouncer is not installed; Debian: apt-get install pgbouncer)."; \
+	fi
 
 bench: install
 	$(BIN)/python -m tests.bench
@@ -105,3 +126,7 @@ migrate-status: install
 
 migrate-check: install
 	$(RUN_MIGRATE) check
+
+# a database elsewhere than this machine only when named: make migrate-reset database=NAME
+migrate-reset: install
+	$(RUN_MIGRATE) reset $${MIGRATE_DATABASE:+--database "$$MIGRATE_DATABASE"}

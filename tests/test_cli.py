@@ -5,6 +5,7 @@ fix, and the Makefile."""
 from __future__ import annotations
 
 import ast
+import inspect
 import json
 import os
 import pty
@@ -13,6 +14,8 @@ import select
 import subprocess
 import sys
 from pathlib import Path
+
+import typer
 
 from tests import pg
 from tests.conftest import BIN, REPO, Project, Run, copy_project
@@ -169,6 +172,72 @@ def test_graph_as_mermaid_and_dot(project: Project) -> None:
 
 
 # ---- conventions -------------------------------------------------------------------------------
+
+
+def descriptions(help_text: str) -> dict[str, str]:
+    """The Commands section of a --help: each command and its description, lines joined."""
+    found: dict[str, str] = {}
+    name = ""
+    for line in help_text.split("Commands:\n", 1)[1].splitlines():
+        entry = re.match(r"  (\S+)\s+(.*)", line)
+        if entry and not line.startswith("   "):
+            name = entry[1]
+            found[name] = entry[2]
+        elif line.strip():
+            found[name] += " " + line.strip()
+    return found
+
+
+def first_paragraph(text: str | None) -> str:
+    return " ".join(inspect.cleandoc(text or "").split("\n\n")[0].split())
+
+
+def test_help_shows_each_command_description_whole(project: Project) -> None:
+    from shared.migrate.cli.app import app, module_app
+
+    def expected(typer_app: typer.Typer) -> dict[str, str]:
+        commands = {
+            c.name or c.callback.__name__: first_paragraph(c.callback.__doc__)
+            for c in typer_app.registered_commands
+            if c.callback is not None
+        }
+        groups = {
+            g.name: first_paragraph(g.typer_instance.info.help) for g in typer_app.registered_groups
+        }
+        return {**commands, **groups}
+
+    for columns in (80, 60):
+        for args, typer_app in ((("--help",), app), (("module", "--help"), module_app)):
+            shown = project.migrate(*args, url=False, env={"COLUMNS": str(columns)})
+            assert shown.code == 0, shown.err
+            assert descriptions(shown.out) == expected(typer_app), shown.out
+            assert "..." not in shown.out.split("Commands:\n")[1]
+            if columns == 80:  # each on its one line
+                assert all(f"  {name}  " in shown.out for name in expected(typer_app))
+                assert len(shown.out.split("Commands:\n")[1].splitlines()) == len(
+                    expected(typer_app)
+                )
+            assert max(len(line) for line in shown.out.splitlines()) <= columns, shown.out
+
+
+def test_python_m_outside_the_environment_says_which_python_to_use() -> None:
+    """`python3 -m shared.migrate` from the repository with a Python that lacks the project's
+    packages: the system python3 of the new user's trial, and this one without site-packages."""
+    for python in (["/usr/bin/python3"], [sys.executable, "-S"]):
+        lacks = subprocess.run([*python, "-c", "import typer"], capture_output=True, cwd=REPO)
+        assert lacks.returncode != 0, python  # the premise: no typer there
+        result = subprocess.run(
+            [*python, "-m", "shared.migrate", "status"],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=60,
+        )
+        assert result.returncode == 2, (python, result.stderr)
+        [line] = result.stderr.splitlines()
+        assert line.startswith("error: this Python (") and "no typer" in line, line
+        assert ".venv/bin/python -m shared.migrate" in line and "make demo" in line, line
+        assert result.stdout == ""
 
 
 def test_conventions(project: Project) -> None:

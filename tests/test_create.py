@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests import pg
 from tests.conftest import Project
+
+pytestmark = pytest.mark.deploy
 
 AGENTS_MODEL = "services/agents/models.py"
 USERS_MODEL = "services/users/models.py"

@@ -5,19 +5,19 @@ Everything about concurrency uses real separate processes, each waited on with a
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
 import time
 
-import asyncpg
+import pytest
 
-from shared.migrate.database.session import LOCK_CLASS, lock_key
 from shared.migrate.history.index import checksum_of
-from tests import pg
+from tests import holders, pg
 from tests.conftest import REPO, Project
 from tests.holders import WATCHDOG, wait_for
+
+pytestmark = pytest.mark.deploy
 
 
 def activity(project: Project, application: str) -> list[tuple[int, str]]:
@@ -68,35 +68,16 @@ def test_replicas_on_a_behind_database(project: Project) -> None:
     assert len(ups) == len(set(ups)) == 6
 
 
-async def _hold_lock(url: str, seconds: float) -> None:
-    """Hold the migration lock as another deploy would (run in a separate process)."""
-    conn = await asyncpg.connect(
-        **pg._connect_args(url), server_settings={"application_name": "holder-test"}
-    )
-    try:
-        await conn.execute(
-            "SELECT pg_advisory_lock($1, $2)", LOCK_CLASS, lock_key("alembic_version")
-        )
-        await asyncio.sleep(seconds)
-    finally:
-        await conn.close()
-
-
-def hold_lock_in_background(project: Project, seconds: float) -> subprocess.Popen[str]:
-    code = (
-        "import asyncio, sys; from tests.test_deploy import _hold_lock; "
-        f"asyncio.run(_hold_lock(sys.argv[1], {seconds}))"
-    )
-    holder = subprocess.Popen(
-        [sys.executable, "-c", code, project.database_url], cwd=REPO, text=True
-    )
-    wait_for(lambda: bool(activity(project, "holder-test")))
-    time.sleep(0.3)  # let it take the lock
-    return holder
+def hold_lock_in_background(
+    project: Project, seconds: float, after: float = 0
+) -> subprocess.Popen[str]:
+    """Hold the migration lock as another deploy would, in a process of its own (connected
+    `after` seconds before it takes the lock)."""
+    return holders.start("advisory", project.database_url, seconds, "holder-test", after=after)
 
 
 def test_a_held_lock_times_out_naming_the_holder(project: Project) -> None:
-    holder = hold_lock_in_background(project, 20)
+    holder = hold_lock_in_background(project, 20, after=4)
     try:
         [(pid, _)] = activity(project, "holder-test")
         result = project.migrate("up", "--lock-wait", "1")
@@ -105,7 +86,9 @@ def test_a_held_lock_times_out_naming_the_holder(project: Project) -> None:
         assert line.startswith(
             f"error: another migration holds the lock (pid {pid}, application 'holder-test', "
         )
-        assert "'SELECT pg_advisory_lock($1, $2)'" in line
+        # idle since it took the lock, about a second: not the 5 s the connection is old
+        assert ", idle for 1s)" in line or ", idle for 2s)" in line
+        assert "SELECT" not in line and holders.SECRET not in line  # its SQL is never quoted
         assert line.endswith(
             "waited 1s and changed nothing; let it finish, or wait longer with --lock-wait"
         )
@@ -213,6 +196,33 @@ def test_timeouts_are_reported_and_a_revision_can_lift_its_own(project: Project)
     )
     lifted = project.migrate("up")
     assert lifted.code == 0, lifted.err
+
+
+def test_a_timeout_postgresql_cannot_take_is_refused_before_connecting(project: Project) -> None:
+    largest = "the largest is 2147483647ms (about 596h), or 0 for no limit"
+    for flag in ("--statement-timeout", "--lock-timeout"):
+        result = project.migrate("up", flag, "700h")
+        assert result.code == 2, result.err
+        assert result.err.splitlines() == [
+            f"error: {flag} '700h' is longer than PostgreSQL takes; {largest}"
+        ]
+    assert pg.version_rows(project.database_url) == set()
+
+    manifest = project.root / "migrations.yaml"
+    text = manifest.read_text()
+    for key in ("statement_timeout", "lock_timeout"):
+        manifest.write_text(text.replace("settings:\n", f"settings:\n  {key}: 2500000\n"))
+        result = project.migrate("status")
+        assert result.code == 2, result.err
+        assert result.err.splitlines() == [
+            f"error: migrations.yaml: settings.{key} '2500000' is longer than PostgreSQL "
+            f"takes; {largest}"
+        ]
+    manifest.write_text(text)
+
+    longest = project.migrate("up", "--statement-timeout", "596h", "--lock-timeout", "2147483647ms")
+    assert longest.code == 0, longest.err
+    assert "Applied 6 revisions" in longest.out
 
 
 def test_lock_timeout_on_a_busy_table(project: Project) -> None:

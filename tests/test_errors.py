@@ -53,6 +53,37 @@ def test_unknown_module_lists_the_known_ones(project: Project) -> None:
     assert pg.tables(project.database_url) == set()
 
 
+def test_a_typo_is_answered_with_did_you_mean(project: Project) -> None:
+    module = project.migrate("up", "--branch", "agnets")
+    assert module.code == 2
+    assert one_line(module.err) == (
+        "error: unknown module or branch 'agnets'; did you mean 'agents'? "
+        "known modules: users, agents, billing"
+    )
+    expression = project.migrate("up", "--revision", "bilin@head")
+    assert expression.code == 2 and "did you mean 'billing'?" in one_line(expression.err)
+
+    text = (project.root / "migrations.yaml").read_text()
+    project.edit("migrations.yaml", "    depends_on: [users]", "    depend_on: [users]")
+    key = project.migrate("heads")
+    assert key.code == 2
+    assert one_line(key.err) == (
+        "error: migrations.yaml modules[1]: unknown key 'depend_on'; did you mean "
+        "'depends_on'? allowed keys: branch, depends_on, models, name, path, schema, versions"
+    )
+    (project.root / "migrations.yaml").write_text(
+        text.replace("depends_on: [users]", "depends_on: [user]", 1)
+    )
+    dependency = project.migrate("heads")
+    assert dependency.code == 2
+    assert "depends_on unknown module 'user'; did you mean 'users'?" in one_line(dependency.err)
+    (project.root / "migrations.yaml").write_text(text)
+
+    command = project.migrate("stauts")  # Typer's own suggestion, kept
+    assert command.code == 2 and "No such command 'stauts'. Did you mean 'status'?" in command.err
+    assert pg.tables(project.database_url) == set()
+
+
 def test_unknown_revision(project: Project) -> None:
     result = project.migrate("up", "--revision", "deadbeef")
     assert result.code == 2

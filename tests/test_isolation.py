@@ -223,6 +223,35 @@ def test_check_reports_two_heads_and_duplicate_ids(project: Project) -> None:
     assert status.code == 2 and "copy_of_head.py" in status.err and head.name in status.err
 
 
+def test_a_branch_label_declared_twice_is_refused_as_alembic_refuses_it(
+    project: Project,
+) -> None:
+    labelled = project.write_revision("billing", "1abe10000001", "pass")
+    project.write_revision("agents", "1abe10000002", "pass", depends_on="users")  # by label
+    assert project.migrate("heads").code == 0
+    project.edit(
+        str(labelled.relative_to(project.root)),
+        "branch_labels = None",
+        "branch_labels = ('users',)",
+    )
+    users_base = project.root / "services/users/migrations/a2aac9be69fc_create_users.py"
+    both = (str(users_base.relative_to(project.root)), str(labelled.relative_to(project.root)))
+
+    alembic = project.alembic("heads")  # plain Alembic refuses the history
+    assert alembic.code != 0 and "Branch name 'users'" in alembic.err
+    for args in (("heads",), ("up",), ("history",)):
+        result = project.migrate(*args)
+        assert result.code == 2, (args, result.err)
+        [line] = result.err.splitlines()
+        assert "branch label 'users'" in line and all(path in line for path in both), line
+    result = project.migrate("check", "--json")
+    assert result.code == 1, result.err
+    [finding] = json.loads(result.out)["findings"]
+    assert finding["kind"] == "duplicate label" and finding["module"] == "billing"
+    assert "branch label 'users'" in finding["detail"]
+    assert all(path in finding["detail"] for path in both)
+
+
 def test_check_reports_a_table_claimed_by_two_modules(project: Project) -> None:
     # users' migrations create a table whose model lives in agents
     project.edit(

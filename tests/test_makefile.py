@@ -53,3 +53,14 @@ def test_makefile_targets_per_module(project: Project) -> None:
 
     heads = json.loads(project.migrate("heads", "--json").out)
     assert all(len(m["heads"]) == 1 for m in heads["modules"])
+
+
+def test_make_migrate_reset_on_the_local_database(project: Project) -> None:
+    assert project.make("migrate-up").code == 0
+    pg.execute(project.database_url, "CREATE TABLE scratch (id int)")
+    reset = project.make("migrate-reset")
+    assert reset.code == 0, reset.err
+    assert reset.out.startswith("Emptied 127.0.0.1:5432/")
+    assert pg.tables(project.database_url) == {"users", "agents", "invoices", *pg.BOOKKEEPING}
+    named = project.make("migrate-reset", "database=not_this_one")
+    assert named.code != 0 and "--database names 'not_this_one'" in named.err

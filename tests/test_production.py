@@ -4,13 +4,16 @@ a mistake. Concurrency and signals use real separate processes, each waited on w
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import select
 import signal
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -46,6 +49,7 @@ def heads(project: Project) -> dict[str, str]:
 # ---- the lock belongs to the work ------------------------------------------------------------
 
 
+@pytest.mark.deploy
 def test_idle_timeouts_never_break_a_healthy_run(project: Project) -> None:
     url = project.database_url
     name = make_url(url).database
@@ -74,6 +78,62 @@ def test_idle_timeouts_never_break_a_healthy_run(project: Project) -> None:
     assert len(ups) == len(set(ups)) == 8
 
 
+SESSION_SETTINGS = {  # what the migrating session runs with, as pg_settings shows it
+    "idle_session_timeout": "0",  # PostgreSQL 14+
+    "idle_in_transaction_session_timeout": "0",
+    "transaction_timeout": "0",  # PostgreSQL 17+
+    "client_connection_check_interval": "2000",  # PostgreSQL 14+
+    "lock_timeout": "5000",
+    "statement_timeout": "0",
+}
+
+
+@pytest.mark.deploy
+def test_the_session_settings_this_server_has_override_the_databases(project: Project) -> None:
+    url = project.database_url
+    name = make_url(url).database
+    known = {r[0] for r in pg.fetch(url, "SELECT name FROM pg_settings")}
+    expected = {k: v for k, v in SESSION_SETTINGS.items() if k in known}
+    idle = ("idle_session_timeout", "idle_in_transaction_session_timeout", "transaction_timeout")
+    timeouts = [k for k in idle if k in known]
+    pg.execute(url, "; ".join(f"ALTER DATABASE \"{name}\" SET {k} = '1s'" for k in timeouts))
+    names = ", ".join(f"'{k}'" for k in SESSION_SETTINGS)
+    project.write_revision(
+        "users",
+        "5e7100000001",
+        f'op.execute("CREATE TABLE seen AS SELECT name, setting FROM pg_settings '
+        f'WHERE name IN ({names})")\n'
+        "op.execute('SELECT pg_sleep(1.5)')  # longer than the database's timeouts",
+    )
+    result = project.migrate("up")
+    assert result.code == 0, result.err
+    assert dict(pg.fetch(url, "SELECT name, setting FROM seen")) == expected
+
+
+@pytest.mark.deploy
+def test_a_setting_the_server_lacks_is_left_out(project: Project) -> None:
+    """PostgreSQL 13 has neither idle_session_timeout nor client_connection_check_interval:
+    a setting the server does not have is not sent, whatever its name."""
+    from shared.db.connect import connect
+
+    async def settings() -> tuple[str, str | None]:
+        conn = await connect(
+            DatabaseURL.parse(project.database_url),
+            application_name="settings test",
+            settings={"lock_timeout": "1234ms", "a_setting_no_server_has": "1"},
+        )
+        try:
+            return (
+                await conn.fetchval("SHOW lock_timeout"),
+                await conn.fetchval("SELECT current_setting('a_setting_no_server_has', true)"),
+            )
+        finally:
+            await conn.close()
+
+    assert asyncio.run(settings()) == ("1234ms", None)
+
+
+@pytest.mark.deploy
 def test_a_replica_killed_mid_revision_does_not_block_the_next_one(project: Project) -> None:
     assert project.migrate("up").code == 0
     project.write_revision(
@@ -105,6 +165,7 @@ def other_database(server_url: str) -> Iterator[str]:
         pg.execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.mark.deploy
 def test_the_lock_holder_named_is_in_this_database(project: Project, other_database: str) -> None:
     elsewhere = holders.start("advisory", other_database, 30, "holder-elsewhere")
     here = holders.start("advisory", project.database_url, 30, "holder-here")
@@ -129,6 +190,7 @@ def test_the_lock_holder_named_is_in_this_database(project: Project, other_datab
             process.wait(timeout=WATCHDOG)
 
 
+@pytest.mark.deploy
 def test_waiting_for_the_lock_is_said_every_few_seconds(project: Project) -> None:
     holder = holders.start("advisory", project.database_url, 7, "holder-test")
     try:
@@ -140,6 +202,18 @@ def test_waiting_for_the_lock_is_said_every_few_seconds(project: Project) -> Non
         holder.wait(timeout=WATCHDOG)
 
 
+def terminated_while(project: Project, text: str) -> str:
+    """Run `migrate up`, SIGTERM it once its session runs a statement holding `text`; the
+    one-line error it printed (it must exit 143)."""
+    run = project.spawn("up")
+    wait_for(lambda: running(project, "migrate up", text))
+    run.send_signal(signal.SIGTERM)
+    out, err = run.communicate(timeout=WATCHDOG)
+    assert run.returncode == 143, (out, err)
+    return err
+
+
+@pytest.mark.deploy
 def test_sigterm_rolls_back_the_revision_and_frees_the_lock(project: Project) -> None:
     assert project.migrate("up").code == 0
     project.write_revision(
@@ -148,12 +222,11 @@ def test_sigterm_rolls_back_the_revision_and_frees_the_lock(project: Project) ->
         "op.execute('CREATE TABLE half_done (id int)')\nop.execute('SELECT pg_sleep(10)')",
         "op.execute('DROP TABLE half_done')",
     )
-    run = project.spawn("up")
-    wait_for(lambda: running(project, "migrate up", "pg_sleep"))
-    run.send_signal(signal.SIGTERM)
-    out, err = run.communicate(timeout=WATCHDOG)
-    assert run.returncode == 143, (out, err)
-    assert err.strip().startswith("error: terminated (SIGTERM)")
+    err = terminated_while(project, "pg_sleep")
+    assert err.strip() == (
+        "error: terminated (SIGTERM); revision 5197e0000001 of module 'users' was rolled back; "
+        "nothing of this run was committed before it"
+    )
     assert "half_done" not in pg.tables(project.database_url)
     assert "5197e0000001" not in pg.version_rows(project.database_url)
     assert project.migrate("up", "--lock-wait", "10").code == 0
@@ -162,6 +235,7 @@ def test_sigterm_rolls_back_the_revision_and_frees_the_lock(project: Project) ->
 # ---- a revision is OK only once it is committed ----------------------------------------------
 
 
+@pytest.mark.deploy
 def test_a_commit_that_fails_is_reported_on_its_own_revision(project: Project) -> None:
     assert project.migrate("up").code == 0
     project.write_revision(
@@ -190,6 +264,7 @@ def test_a_commit_that_fails_is_reported_on_its_own_revision(project: Project) -
             third.unlink()  # now the failing revision is the last one of the run
 
 
+@pytest.mark.deploy
 def test_a_long_revision_is_visible_while_it_runs(project: Project) -> None:
     assert project.migrate("up").code == 0
     project.write_revision("users", "10f600000001", "op.execute('SELECT pg_sleep(3)')")
@@ -205,7 +280,10 @@ def test_a_long_revision_is_visible_while_it_runs(project: Project) -> None:
         return b"Applying users 10f600000001 by hand..." in seen
 
     wait_for(started)
-    assert running(project, "migrate up", "pg_sleep")  # said while the revision still runs
+    # the line comes before the statement reaches the server: wait for it there, then check
+    # that nothing said the revision was done meanwhile
+    wait_for(lambda: running(project, "migrate up", "pg_sleep"))
+    started()
     assert b" OK" not in seen.split(b"10f600000001", 1)[1]
     rest, _ = run.communicate(timeout=WATCHDOG)
     assert run.returncode == 0
@@ -216,51 +294,59 @@ def test_a_long_revision_is_visible_while_it_runs(project: Project) -> None:
 # ---- lock timeouts are retried, not fatal ----------------------------------------------------
 
 
-def test_a_short_lived_blocker_is_ridden_over(project: Project) -> None:
+@contextmanager
+def users_blocked(project: Project, revision: str, column: str, seconds: float) -> Iterator[int]:
+    """The database at head, a pending revision adding `column` to users, and another session
+    holding a lock on users for `seconds`; yields that session's pid."""
     assert project.migrate("up").code == 0
     project.write_revision(
-        "users", "10c500000001", "op.add_column('users', sa.Column('y', sa.Integer()))"
+        "users", revision, f"op.add_column('users', sa.Column('{column}', sa.Integer()))"
     )
-    blocker = holders.start("table", project.database_url, 2.5, "blocker-test", "users")
+    blocker = holders.start("table", project.database_url, seconds, "blocker-test", "users")
     try:
         [(pid,)] = pg.fetch(
             project.database_url,
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
             "AND application_name = 'blocker-test'",
         )
-        result = project.migrate("up", "--lock-timeout", "300ms")
-        assert result.code == 0, result.err
-        assert f"waited on pid {pid}, application 'blocker-test'" in result.err
-        assert "LOCK TABLE users IN ACCESS SHARE MODE" in result.err
-        assert "retry 1 of 3" in result.err
-        assert "y" in pg.columns(project.database_url, "users")
-    finally:
-        blocker.wait(timeout=WATCHDOG)
-
-
-def test_a_long_blocker_fails_clearly(project: Project) -> None:
-    assert project.migrate("up").code == 0
-    project.write_revision(
-        "users", "10c500000002", "op.add_column('users', sa.Column('z', sa.Integer()))"
-    )
-    blocker = holders.start("table", project.database_url, 30, "blocker-test", "users")
-    try:
-        result = project.migrate("up", "--lock-timeout", "300ms", "--retries", "1")
-        assert result.code == 1
-        [line] = result.err.strip().splitlines()[-1:]
-        assert "revision 10c500000002" in line
-        assert "a table lock was not free within lock_timeout (tried 2 times)" in line
-        assert "application 'blocker-test'" in line and "LOCK TABLE users" in line
-        assert "fix the file" not in line
-        assert "z" not in pg.columns(project.database_url, "users")
+        yield pid
     finally:
         blocker.kill()
         blocker.wait(timeout=WATCHDOG)
 
 
+@pytest.mark.deploy
+def test_a_short_lived_blocker_is_ridden_over(project: Project) -> None:
+    with users_blocked(project, "10c500000001", "y", 2.5) as pid:
+        result = project.migrate("up", "--lock-timeout", "300ms")
+        assert result.code == 0, result.err
+        assert f"waited on pid {pid}, application 'blocker-test'" in result.err
+        # what it runs, by kind and the tables it holds, never its text
+        assert "idle in transaction after LOCK for " in result.err
+        assert "holding locks on users" in result.err
+        assert holders.SECRET not in result.err and "ACCESS SHARE" not in result.err
+        assert "retry 1 of 3" in result.err
+        assert "y" in pg.columns(project.database_url, "users")
+
+
+@pytest.mark.deploy
+def test_a_long_blocker_fails_clearly(project: Project) -> None:
+    with users_blocked(project, "10c500000002", "z", 30):
+        result = project.migrate("up", "--lock-timeout", "300ms", "--retries", "1")
+        assert result.code == 1
+        [line] = result.err.strip().splitlines()[-1:]
+        assert "revision 10c500000002" in line
+        assert "a table lock was not free within lock_timeout (tried 2 times)" in line
+        assert "application 'blocker-test'" in line and "holding locks on users" in line
+        assert holders.SECRET not in result.err + result.out
+        assert "fix the file" not in line
+        assert "z" not in pg.columns(project.database_url, "users")
+
+
 # ---- a way out after a mistake ---------------------------------------------------------------
 
 
+@pytest.mark.deploy
 def test_a_broken_downgrade_can_be_fixed(project: Project) -> None:
     assert project.migrate("up").code == 0
     head = project.head_file("agents")
@@ -276,6 +362,7 @@ def test_a_broken_downgrade_can_be_fixed(project: Project) -> None:
     assert done.code == 0, done.err
 
 
+@pytest.mark.deploy
 def test_the_checksum_covers_what_runs_not_how_it_is_written(project: Project) -> None:
     assert project.migrate("up").code == 0
     path = project.head_file("agents")
@@ -291,6 +378,7 @@ def test_the_checksum_covers_what_runs_not_how_it_is_written(project: Project) -
     assert json.loads(project.migrate("check", "--json").out)["findings"] == []
 
 
+@pytest.mark.deploy
 def test_resolve_accepts_an_edited_applied_revision(project: Project) -> None:
     assert project.migrate("up").code == 0
     path = project.head_file("agents")
@@ -311,6 +399,7 @@ def test_resolve_accepts_an_edited_applied_revision(project: Project) -> None:
     assert newest["reason"] == "hotfix; same effect, reworded" and newest["os_user"]
 
 
+@pytest.mark.deploy
 def test_resolve_marks_applied_and_rolled_back(project: Project) -> None:
     assert project.migrate("up").code == 0
     users_head = heads(project)["users"]
@@ -360,6 +449,7 @@ def test_resolve_marks_applied_and_rolled_back(project: Project) -> None:
 
 
 # ---- the database URL ------------------------------------------------------------------------
+# (not `deploy` tests, nor the roles' below: the test PgBouncer knows only the server's user)
 
 
 def url_with(project: Project, **changes: object) -> str:
@@ -408,18 +498,27 @@ def test_every_url_a_libpq_user_writes(project: Project) -> None:
 
 
 def test_an_unencoded_password_never_reaches_output(project: Project) -> None:
-    for password in ("Tr0ub@dor-s3cret", "pa:ss/w0rd-s3cret", "a@b:c/d?e-s3cret"):
+    # '@' and ':' stay in the authority, which ends at the first '/', '?' or '#' as in libpq:
+    # a password holding those is refused (exit 2), saying how to encode it
+    for password, code in (
+        ("Tr0ub@dor-s3cret", 1),
+        ("pa:ss@w0rd:s3cret", 1),
+        ("pa:ss/w0rd-s3cret", 2),
+        ("a@b:c/d?e-s3cret", 2),
+    ):
         url = f"postgresql://app:{password}@127.0.0.1:9/app"
         for args in (("status",), ("up",), ("--debug", "status")):
             result = project.migrate(*args, env={"DATABASE_URL": url})
-            assert result.code == 1, (password, result.err)
+            assert result.code == code, (password, result.err)
             assert "s3cret" not in result.out + result.err, result.err
-            assert "127.0.0.1:9/app" in result.err
+            expected = "127.0.0.1:9/app" if code == 1 else "percent-encode them (@ as %40, / as %2F"
+            assert expected in result.err, result.err
 
 
 # ---- shadow databases never pile up ----------------------------------------------------------
 
 
+@pytest.mark.deploy
 def test_a_terminated_create_drops_its_shadow(project: Project) -> None:
     project.write_revision("users", "5ad000000001", "op.execute('SELECT pg_sleep(10)')")
     project.edit(
@@ -448,6 +547,7 @@ def test_a_terminated_create_drops_its_shadow(project: Project) -> None:
     assert pg.shadows(project.database_url, run.pid) == []
 
 
+@pytest.mark.deploy
 def test_shadows_left_by_a_crash_are_swept(project: Project) -> None:
     pg.execute(project.database_url, 'CREATE DATABASE "migrate_shadow_1_deadbeef"')
     result = project.migrate("check")
@@ -635,6 +735,7 @@ def test_login_and_read_errors_say_what_to_change(project: Project, plain_role: 
     assert "cannot read sslrootcert=/nonexistent/ca.crt (No such file or directory)" in cert.err
 
 
+@pytest.mark.deploy
 def test_templates_are_trimmed_even_while_another_session_drops_one(project: Project) -> None:
     """Two commands trimming templates at once: PostgreSQL ends the session (FATAL) that
     alters a database whose DROP another session has begun; the command must not die of it."""
@@ -665,3 +766,99 @@ def test_templates_are_trimmed_even_while_another_session_drops_one(project: Pro
         [stale, dropping],
     )
     assert left == []
+
+
+# ---- interrupted: what is said is what happened ----------------------------------------------
+
+
+@pytest.mark.deploy
+def test_a_backend_terminated_while_waiting_for_the_lock_is_a_lost_connection(
+    project: Project,
+) -> None:
+    holder = holders.start("advisory", project.database_url, 30, "holder-test")
+    try:
+        run = project.spawn("up", "--lock-wait", "60")
+        wait_for(lambda: running(project, "migrate up", "pg_try_advisory_lock"))
+        pg.execute(
+            project.database_url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = 'migrate up'",
+        )
+        out, err = run.communicate(timeout=WATCHDOG)
+        assert run.returncode == 1, (out, err)
+        line = err.strip().splitlines()[-1]
+        assert line.startswith("error: lost the connection to the database at 127.0.0.1:")
+        assert "while waiting for the migration lock" in line
+        assert line.endswith("nothing was changed; run the command again")
+        assert "cannot reach" not in err and "server is running" not in err
+    finally:
+        holder.kill()
+        holder.wait(timeout=WATCHDOG)
+
+
+@pytest.mark.deploy
+def test_sigterm_during_the_lock_timeout_backoff_ends_the_wait(project: Project) -> None:
+    with users_blocked(project, "b0ff00000001", "w", 60):
+        run = project.spawn("up", "--lock-timeout", "100ms", "--retries", "6")
+        assert run.stderr is not None
+        seen = ""
+        while "retry 4 of 6" not in seen:  # the fourth wait is about 4 s long
+            line = run.stderr.readline()
+            assert line, seen
+            seen += line
+        signalled = time.monotonic()
+        run.send_signal(signal.SIGTERM)
+        out, err = run.communicate(timeout=WATCHDOG)
+        took = time.monotonic() - signalled
+        assert run.returncode == 143, (out, seen + err)
+        # before the back-off (4 s, give or take 20%) would have ended: the wait was cut
+        assert took < 3.0, f"exited {took:.1f}s after SIGTERM"
+        assert "error: terminated (SIGTERM); no revision was in progress" in err
+        assert "w" not in pg.columns(project.database_url, "users")
+
+
+@pytest.mark.deploy
+def test_sigterm_after_an_autocommit_block_says_what_stays_committed(project: Project) -> None:
+    assert project.migrate("up").code == 0
+    project.write_revision(
+        "users",
+        "b10c00000001",
+        "op.execute('CREATE TABLE before_block (id int)')\n"
+        "with op.get_context().autocommit_block():\n"
+        "    op.execute('CREATE TABLE in_block (id int)')\n"
+        "op.execute('SELECT pg_sleep(30)')",
+    )
+    err = terminated_while(project, "pg_sleep")
+    assert "rolled back" not in err
+    assert (
+        "revision b10c00000001 of module 'users' had entered its autocommit_block(): the "
+        "statements before it and in it are committed, while the version table does not "
+        "claim the revision"
+    ) in err
+    assert {"before_block", "in_block"} <= pg.tables(project.database_url)
+    assert "b10c00000001" not in pg.version_rows(project.database_url)
+
+
+@pytest.mark.deploy
+def test_sigterm_during_commit_says_what_the_database_did(project: Project) -> None:
+    assert project.migrate("up").code == 0
+    slow_commit = (
+        "op.execute('CREATE TABLE committed_slowly (id int)')\n"
+        'op.execute("CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS '
+        '$$ BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$")\n'
+        "op.execute('CREATE CONSTRAINT TRIGGER slow AFTER INSERT ON committed_slowly "
+        "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()')\n"
+        "op.execute('INSERT INTO committed_slowly VALUES (1)')"
+    )
+    project.write_revision("users", "c0aa17000001", "op.execute('CREATE TABLE first (id int)')")
+    project.write_revision("users", "c0aa17000002", slow_commit)
+    err = terminated_while(project, "COMMIT")  # the deferred trigger runs at COMMIT
+    # the database is asked, once the session has ended, whether the COMMIT went through
+    assert (
+        "terminated (SIGTERM); revision c0aa17000002 of module 'users' was rolled back; "
+        "1 revision(s) of this run are committed before it"
+    ) in err
+    assert "committed_slowly" not in pg.tables(project.database_url)
+    assert "first" in pg.tables(project.database_url)
+    rows = pg.version_rows(project.database_url)
+    assert "c0aa17000001" in rows and "c0aa17000002" not in rows

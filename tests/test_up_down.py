@@ -9,7 +9,8 @@ import pytest
 from tests import pg
 from tests.conftest import Project
 
-pytestmark = pytest.mark.console_script  # up and down, the main path: the script itself
+# up and down, the main path: the script itself
+pytestmark = [pytest.mark.console_script, pytest.mark.deploy]
 
 ALL_TABLES = {"users", "agents", "invoices", *pg.BOOKKEEPING}
 
@@ -193,3 +194,48 @@ def test_status_check_exits_1_until_everything_is_applied(project: Project) -> N
     assert project.migrate("up").code == 0
     done = project.migrate("status", "--check")
     assert done.code == 0 and "behind" not in done.out
+
+
+def test_up_one_module_needs_one_head_of_its_own_only(project: Project) -> None:
+    from tests.test_isolation import twin_head
+
+    twin_head(project, "users", "0badc0ffee01")  # users has two heads; agents needs neither
+    result = project.migrate("up", "--branch", "agents")
+    assert result.code == 0, result.err
+    applied = [line.split()[1:3] for line in result.out.splitlines() if line.startswith("Applying")]
+    assert applied == [
+        ["users", "a2aac9be69fc"],
+        ["agents", "6d1a84599872"],
+        ["agents", "a9b40a91187e"],
+    ]
+    rows = status(project)
+    assert rows["agents"]["state"] == "up to date"
+    assert rows["users"]["current"] == "a2aac9be69fc"
+    sql = project.migrate("up", "--branch", "agents", "--sql", url=False)
+    assert sql.code == 0, sql.err
+    assert "0badc0ffee01" not in sql.out and "a9b40a91187e" in sql.out
+
+    refused = project.migrate("up", "--branch", "users")
+    assert refused.code == 1
+    assert (
+        "module 'users' has 2 heads" in refused.err
+        and "migrate merge --module users" in refused.err
+    )
+
+
+def test_a_step_past_the_head_or_the_base_is_refused_as_alembic_refuses_it(
+    project: Project,
+) -> None:
+    past = project.migrate("up", "-r", "agents@+3")
+    assert past.code == 2, past.out + past.err
+    assert past.err.splitlines() == [
+        "error: module 'agents' has 2 pending revision(s); +3 goes past its head: give agents@head"
+    ]
+    assert pg.tables(project.database_url) == set()
+    assert project.migrate("up", "-r", "agents@+2").code == 0
+    below = project.migrate("down", "-r", "agents@-3")
+    assert below.code == 2, below.out + below.err
+    assert below.err.splitlines() == [
+        "error: module 'agents' has 2 applied revision(s); -3 goes past its base: give base"
+    ]
+    assert "agents" in pg.tables(project.database_url)

@@ -17,6 +17,15 @@ if TYPE_CHECKING:
 
 CONNECT_TIMEOUT = 10.0
 
+# The settings the server has, set for the session in one round trip (simple query protocol).
+# Not at startup: PgBouncer refuses startup parameters beyond a few (application_name,
+# client_encoding, ...), and a server refuses those it does not know (PostgreSQL 13 has no
+# idle_session_timeout).
+SET_KNOWN = (
+    "SELECT set_config(s.name, s.value, false) FROM (VALUES {}) AS s(name, value) "
+    "JOIN pg_settings p USING (name)"
+)
+
 
 async def connect(
     url: DatabaseURL,
@@ -24,12 +33,27 @@ async def connect(
     application_name: str,
     settings: Mapping[str, str] | None = None,
 ) -> asyncpg.Connection:
-    """One asyncpg connection with `settings` as session parameters (sent at startup)."""
+    """One asyncpg connection, `application_name` (and what the URL asks for) sent at startup,
+    then those of `settings` the server has set for the session."""
     import asyncpg
 
-    kwargs = url.connect_kwargs({"application_name": application_name[:63], **(settings or {})})
+    kwargs = url.connect_kwargs({"application_name": application_name[:63]})
     kwargs.setdefault("timeout", CONNECT_TIMEOUT)
-    return await asyncpg.connect(**kwargs)
+    conn = await asyncpg.connect(**kwargs)
+    after = {**url.keepalive_settings(), **(settings or {})}
+    if after:
+        try:
+            await conn.execute(SET_KNOWN.format(", ".join(map(_pair, after.items()))))
+        except BaseException:
+            conn.terminate()
+            raise
+    return conn
+
+
+def _pair(setting: tuple[str, str]) -> str:
+    """('name', 'value') as SQL, whatever standard_conforming_strings says."""
+    quoted = ("E'" + text.replace("\\", "\\\\").replace("'", "''") + "'" for text in setting)
+    return "(" + ", ".join(quoted) + ")"
 
 
 def engine_over(factory: Callable[[], Awaitable[Any]], *, reuse: bool = True) -> AsyncEngine:

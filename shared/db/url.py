@@ -1,8 +1,11 @@
 """Database URLs as libpq users write them: parsed once, driven through asyncpg, shown masked.
 
 `DatabaseURL.parse` accepts `postgresql://` (and `postgres://`, `postgresql+<driver>://`) URLs
-with the libpq parameters asyncpg can honour. Whatever is wrong with a URL, the error never
-quotes the URL, its password, or any part that could hold one.
+with the libpq parameters asyncpg can honour. The authority ends at the first `/`, `?` or `#`
+(`urllib.parse.urlsplit`, as libpq and asyncpg split it), so an `@` in the database name or the
+query never moves the host; a password's `/`, `?` and `#` must be percent-encoded, as for
+libpq. Whatever is wrong with a URL, the error never quotes the URL, its password, or any part
+that could hold one.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres:postgres@postgres:5432/postgres"
 
@@ -64,6 +67,10 @@ _UNSUPPORTED = {  # libpq knows them, asyncpg cannot honour them
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _HOSTNAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\Z")
 _IPV6 = re.compile(r"[0-9A-Fa-f:.%A-Za-z]+\Z")
+_ADVICE = (
+    "; if the password holds special characters, percent-encode them "
+    "(@ as %40, / as %2F, ? as %3F, # as %23)"
+)
 
 
 class InvalidDatabaseURL(ValueError):
@@ -128,15 +135,17 @@ class DatabaseURL:
         tail = f"?{urlencode(query)}" if query else ""
         return f"postgresql://{auth}{hosts}/{quote(self.database or '', safe='')}{tail}"
 
+    def keepalive_settings(self) -> dict[str, str]:
+        """libpq's keepalives_* parameters as the server's tcp_keepalives_* settings (set after
+        connecting: a pooler refuses them at startup, where libpq never sends them)."""
+        values = {setting: self.param(key) for key, setting in _KEEPALIVES.items()}
+        return {setting: value for setting, value in values.items() if value is not None}
+
     def connect_kwargs(self, server_settings: dict[str, str]) -> dict[str, Any]:
         """Keyword arguments for `asyncpg.connect`: credentials and hosts explicit, the SSL and
         other libpq parameters through a DSN without any secret in it."""
         settings = dict(server_settings)
         dsn_params = [(k, v) for k, v in self.params if k in _DSN_PARAMS]
-        for key, setting in _KEEPALIVES.items():
-            value = self.param(key)
-            if value is not None:
-                settings.setdefault(setting, value)
         options = self.param("options")
         if options:
             settings["options"] = options
@@ -171,7 +180,8 @@ def resolve_url(explicit: str | None, env_var: str = "DATABASE_URL") -> Database
 
 def _parse(raw: str, source: str) -> DatabaseURL:
     where = f"the database URL ({source})"
-    scheme, sep, rest = raw.strip().partition("://")
+    text = raw.strip()
+    scheme, sep, rest = text.partition("://")
     if not sep:
         raise InvalidDatabaseURL(
             f"{where} cannot be parsed; expected postgresql://user:password@host:port/database"
@@ -180,19 +190,27 @@ def _parse(raw: str, source: str) -> DatabaseURL:
     if backend not in ("postgresql", "postgres"):
         shown = backend if re.fullmatch(r"[a-z0-9]{1,20}", backend) else "another scheme"
         raise InvalidDatabaseURL(f"{where} uses '{shown}', only postgresql is supported")
-    # the password may hold '@', ':', '/' or '?' unencoded: the credentials end at the last '@'
-    userinfo, at, tail = rest.rpartition("@")
-    if not at:
-        userinfo, tail = "", rest
-    location, _, query = tail.partition("?")
-    netloc, _, path = location.partition("/")
+    if any(not c.isprintable() for c in rest):  # urlsplit would drop tabs and newlines
+        raise InvalidDatabaseURL(f"{where} holds a control character; percent-encode it")
+    if "#" in rest:  # libpq keeps '#' as text, URL parsers start a fragment there
+        raise InvalidDatabaseURL(f"{where} holds a '#'; percent-encode it as %23")
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # unbalanced or invalid brackets
+        raise InvalidDatabaseURL(f"{where}: a host in brackets must be an IPv6 address") from None
+    # as in libpq and asyncpg, the authority ends at the first '/', '?' or '#'; a host never
+    # holds '@', so the credentials end at its last '@' (libpq's first would leave one in it)
+    userinfo, at, netloc = parts.netloc.rpartition("@")
     user = password = None
     if at:
         name, colon, secret = userinfo.partition(":")
         user = unquote(name) or None
         password = unquote(secret) if colon else None
-    params = _query(query, where)
-    hosts = _hosts(netloc, where)
+    # an '@' past the authority: most likely a password with a '/' or '?' left unencoded
+    unencoded = "@" in text[len(scheme) + 3 + len(parts.netloc) :]
+    advice = _ADVICE if unencoded else ""
+    hosts = _hosts(netloc, where, advice)
+    params = _query(parts.query, where, advice)
     socket_hosts = dict(params).get("host")
     if socket_hosts:
         ports = _ports(dict(params).get("port", ""), where)
@@ -214,14 +232,14 @@ def _parse(raw: str, source: str) -> DatabaseURL:
         hosts = tuple((h, p or port) for h, p in hosts)
     params = tuple((k, v) for k, v in params if k not in ("host", "port"))
     extras = dict(params)
-    database = unquote(path) or extras.get("dbname") or None
+    database = unquote(parts.path[1:]) or extras.get("dbname") or None
     user = user or extras.get("user") or None
     password = password if password is not None else extras.get("password")
     params = tuple((k, v) for k, v in params if k not in ("dbname", "user", "password"))
     return DatabaseURL(hosts, database, user, password, params, source)
 
 
-def _query(query: str, where: str) -> tuple[tuple[str, str], ...]:
+def _query(query: str, where: str, advice: str = "") -> tuple[tuple[str, str], ...]:
     result: list[tuple[str, str]] = []
     for part in query.split("&") if query else []:
         key, _, value = part.partition("=")
@@ -237,6 +255,7 @@ def _query(query: str, where: str) -> tuple[tuple[str, str], ...]:
             raise InvalidDatabaseURL(
                 f"{where} has an unknown parameter '{shown}'; supported: "
                 + ", ".join(sorted(SUPPORTED_PARAMS - {"hostaddr", "keepalives"}))
+                + advice
             )
         if key == "sslmode" and value not in SSL_MODES:
             raise InvalidDatabaseURL(f"{where}: sslmode must be one of {', '.join(SSL_MODES)}")
@@ -248,7 +267,9 @@ def _query(query: str, where: str) -> tuple[tuple[str, str], ...]:
     return tuple(result)
 
 
-def _hosts(netloc: str, where: str) -> tuple[tuple[str, int | None], ...]:
+def _hosts(netloc: str, where: str, advice: str) -> tuple[tuple[str, int | None], ...]:
+    """The authority's hosts and ports; `advice` ends an error where the URL suggests a
+    password with special characters left unencoded."""
     hosts: list[tuple[str, int | None]] = []
     for item in netloc.split(",") if netloc else []:
         if item.startswith("["):
@@ -260,22 +281,19 @@ def _hosts(netloc: str, where: str) -> tuple[tuple[str, int | None], ...]:
             host, _, port_text = item.partition(":")
             host = unquote(host)
             if host and not _HOSTNAME.match(host):
-                raise InvalidDatabaseURL(
-                    f"{where}: the host is not a valid host name; if the password holds "
-                    "special characters, percent-encode them (@ as %40, / as %2F)"
-                )
-        port = _ports(port_text, where)[0] if port_text else None
+                raise InvalidDatabaseURL(f"{where}: the host is not a valid host name{_ADVICE}")
+        port = _ports(port_text, where, advice)[0] if port_text else None
         hosts.append((host or "localhost", port))
     return tuple(hosts)
 
 
-def _ports(text: str, where: str) -> list[int | None]:
+def _ports(text: str, where: str, advice: str = "") -> list[int | None]:
     ports: list[int | None] = []
     for item in text.split(","):
         if not item:
             ports.append(None)
             continue
         if not item.isdigit() or not 1 <= int(item) <= 65535:
-            raise InvalidDatabaseURL(f"{where}: the port must be a number from 1 to 65535")
+            raise InvalidDatabaseURL(f"{where}: the port must be a number from 1 to 65535{advice}")
         ports.append(int(item))
     return ports

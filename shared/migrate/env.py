@@ -83,7 +83,9 @@ def options(manifest: Manifest, metadata: Any) -> dict[str, Any]:
 def _run(connection: Connection, opts: dict[str, Any]) -> None:
     owned = not connection.in_transaction()  # a caller's transaction is theirs to end
     context.configure(connection=connection, **opts)
-    _newest_first(context.get_context())
+    wrapped = _newest_first(context.get_context().opts)
+    if wrapped:  # configure() takes the command's step function as `fn`
+        context.configure(connection=connection, **opts, **wrapped)
     with context.begin_transaction():
         context.run_migrations()
     if owned and connection.in_transaction():
@@ -91,18 +93,21 @@ def _run(connection: Connection, opts: dict[str, Any]) -> None:
         connection.commit()
 
 
-def _newest_first(migration: Any) -> None:
+def _newest_first(given: dict[str, Any]) -> dict[str, Any]:
     """Plain Alembic on a history of one branch per module, for tools that walk it as one
-    line (pytest-alembic):
+    line (pytest-alembic): the command's step function (`fn`, which configure() takes),
+    wrapped so that
 
     - the version rows reach the command newest first (history order), so "the first row"
       is the revision applied last, not another module's;
     - `downgrade D`, where D is the revision just before the newest one in history order but
       in another module (Alembic refuses it, or does nothing), takes back that newest one."""
-    steps = migration._migrations_fn
-    if steps is None or migration.script is None:
-        return
-    script = migration.script
+    from alembic.runtime.migration import MigrationStep
+
+    steps = given.get("fn")
+    script = given.get("script") or context.script
+    if steps is None or script is None:
+        return {}
 
     def ordered(heads: Any, ctx: Any) -> Any:
         position: dict[str, int] = {}
@@ -113,10 +118,14 @@ def _newest_first(migration: Any) -> None:
             destination = context.get_revision_argument()
             target = _one_back(script, heads, destination, position or _positions(script))
             if target is not None:
-                return script._downgrade_revs(target, heads)
+                revisions = script.iterate_revisions(heads, target, select_for_downgrade=True)
+                return [
+                    MigrationStep.downgrade_from_script(script.revision_map, revision)
+                    for revision in revisions
+                ]
         return steps(heads, ctx)
 
-    migration._migrations_fn = ordered
+    return {"fn": ordered}
 
 
 def _positions(script: Any) -> dict[str, int]:
@@ -136,7 +145,8 @@ def _one_back(
     if destination not in applied or newer != {heads[0]}:
         return None
     revision = script.get_revision(heads[0])
-    parents = revision._versioned_down_revisions
+    down = revision.down_revision
+    parents = (down,) if isinstance(down, str) else tuple(down or ())
     if parents:
         return str(parents[0])
     labels = sorted(revision.branch_labels)

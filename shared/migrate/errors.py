@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from difflib import get_close_matches
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -39,6 +42,16 @@ def checksum_changed(revision: str, path: str, applied: str, now: str) -> str:
     )
 
 
+def did_you_mean(given: object, choices: Iterable[str]) -> str:
+    """The words 'did you mean X? ' for the choice closest to a mistyped name (difflib, as Click
+    does for commands), or nothing when none is close. Stricter than Click's cutoff (0.6): a
+    swapped or missing letter scores 0.8 and more, another word ('payments', 'agents') 0.71."""
+    if not isinstance(given, str):
+        return ""
+    close = get_close_matches(given, list(choices), n=1, cutoff=0.75)
+    return f"did you mean '{close[0]}'? " if close else ""
+
+
 class MigrateError(Exception):
     """A failure the user can act on: `str(error)` is the whole message."""
 
@@ -52,10 +65,10 @@ class ConfigError(MigrateError):
 
 
 class UnknownModule(ConfigError):
-    def __init__(self, name: str, known: list[str]) -> None:
+    def __init__(self, name: str, known: list[str], branches: Iterable[str] = ()) -> None:
         super().__init__(
-            f"unknown module or branch '{shown(name)}'; known modules: "
-            f"{', '.join(known) or '(none)'}"
+            f"unknown module or branch '{shown(name)}'; {did_you_mean(name, [*known, *branches])}"
+            f"known modules: {', '.join(known) or '(none)'}"
         )
 
 

@@ -29,7 +29,13 @@ def up_targets(
             )
         module = module or _only_module(graph, applied)
         pending = [r for r in graph.ordered(graph.members.get(module.name, [])) if r not in applied]
-        return set(pending[: int(relative.group(2))])
+        count = int(relative.group(2))
+        if count > len(pending):  # as Alembic: a step past the head is a mistake, not a no-op
+            raise RevisionError(
+                f"module '{module.name}' has {len(pending)} pending revision(s); "
+                f"{shown(text)} goes past its head: give {module.name}@head"
+            )
+        return set(pending[:count])
     return {resolve(graph, text, module)}
 
 
@@ -44,6 +50,8 @@ def down_removals(
     newest applied revision; `-N` that N times; `base` all of it; R everything above R."""
     text = "-1" if expression is None else parse(graph, expression, module).text
     mine = set(graph.members.get(module.name, [])) & applied
+    if expression is None and not mine:
+        return set()  # `down --branch X` with nothing of X applied: nothing to do
     if text in ("head", "heads"):
         raise RevisionError("`down` needs a revision below the current one, e.g. -1 or base")
     if text == "base":
@@ -56,8 +64,11 @@ def down_removals(
         for _ in range(int(relative.group(2))):
             left = mine - removed
             heads = {h for h in left if not any(c in left for c in graph.children[h])}
-            if not heads:
-                break
+            if not heads:  # as Alembic: a step past the base is a mistake, not a no-op
+                raise RevisionError(
+                    f"module '{module.name}' has {len(mine)} applied revision(s); "
+                    f"{shown(text)} goes past its base: give base"
+                )
             # two applied heads: take back the one applied last, one revision per step
             removed.add(max(heads, key=lambda r: (recency.get(r, -1), graph.rank[r])))
         return removed

@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from shared.migrate.errors import EXIT_FAILED, ConfigError, MigrateError
 
 if TYPE_CHECKING:
+    from typer._click import Context, HelpFormatter  # Typer's own Click (vendored)
+
     from shared.migrate.commands import RunOptions, Target
     from shared.migrate.database.progress import Progress
     from shared.migrate.manifest import Manifest
@@ -25,7 +28,24 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 SETTINGS = {"help_option_names": ["-h", "--help"]}
 
+
+class WholeDescriptions(TyperGroup):
+    """--help lists each command with its description whole: its docstring's first paragraph,
+    wrapped on a narrow terminal (Click cuts it to what fits and adds "...")."""
+
+    def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
+        rows = [
+            (name, command.get_short_help_str(limit=sys.maxsize))
+            for name in self.list_commands(ctx)
+            if (command := self.get_command(ctx, name)) is not None and not command.hidden
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
 app = typer.Typer(
+    cls=WholeDescriptions,
     help="Per-module Alembic migrations for a monorepo sharing one PostgreSQL database.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -195,6 +215,9 @@ def _errors() -> Iterator[None]:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         raise typer.Exit(130) from None
+    except BrokenPipeError:  # the reader of our output went away (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(141) from None
     except Exception as exc:  # a bug of ours: still one line, the traceback behind --debug
         if state.debug:
             traceback.print_exc()
@@ -227,16 +250,16 @@ def _options(
 ) -> RunOptions:
     from shared.migrate.cli import output
     from shared.migrate.commands import RunOptions
-    from shared.migrate.manifest import parse_duration
+    from shared.migrate.manifest import parse_duration, parse_timeout
 
-    def duration(value: str | None, flag: str) -> float | None:
-        return None if value is None else parse_duration(value, flag)
+    def duration(value: str | None, flag: str, parse: Callable[[str, str], float]) -> float | None:
+        return None if value is None else parse(value, flag)
 
     return RunOptions(
         plan=plan,
-        lock_wait=duration(lock_wait, "--lock-wait"),
-        lock_timeout=duration(lock_timeout, "--lock-timeout"),
-        statement_timeout=duration(statement_timeout, "--statement-timeout"),
+        lock_wait=duration(lock_wait, "--lock-wait", parse_duration),
+        lock_timeout=duration(lock_timeout, "--lock-timeout", parse_timeout),
+        statement_timeout=duration(statement_timeout, "--statement-timeout", parse_timeout),
         retries=retries,
         allow_unknown=allow_unknown,
         progress=output.LineProgress(quiet=True) if quiet else output.progress(),
@@ -285,7 +308,10 @@ def up(
     ] = False,
     as_json: Json = False,
 ) -> None:
-    """Apply pending revisions: every module, one module (with its dependencies), or up to R."""
+    """Apply pending revisions: every module, one module, or up to R.
+
+    One module comes with the revisions its revisions need from the modules it depends on.
+    """
     from shared.migrate import commands
     from shared.migrate.cli import output
 
@@ -360,8 +386,11 @@ def resolve(
     ] = None,
     lock_wait: LockWait = None,
 ) -> None:
-    """Fix the record after a mistake: accept an edited applied revision, or mark a revision
-    applied or rolled back by hand. Runs no revision; changes only the version table and log."""
+    """Fix the record after a mistake, without running any revision.
+
+    Accept an edited applied revision, or mark a revision applied or rolled back by hand; only
+    the version table and the log change.
+    """
     from shared.migrate import commands
     from shared.migrate.cli import output
 
@@ -380,9 +409,39 @@ def resolve(
     output.resolution(result)
 
 
+@app.command()
+def reset(
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="The database's name, to reset one that is not on this machine.",
+            show_default=False,
+        ),
+    ] = None,
+    empty: Annotated[
+        bool, typer.Option("--empty", help="Leave it empty; apply no revision.")
+    ] = False,
+    lock_wait: LockWait = None,
+) -> None:
+    """Development only: drop everything in the database, then apply every module. Refuses a
+    database that is not on this machine unless it is named with --database."""
+    from shared.migrate import commands
+    from shared.migrate.cli import output
+
+    options = _call(lambda: _options(False, lock_wait, None, None))
+    target = _call(state.target)
+    output.reset(_run(options, lambda: commands.reset(target, database=database, options=options)))
+    if not empty:
+        output.run_summary(_run(options, lambda: commands.up(target, options=options)), "up")
+
+
 @app.command("log")
 def log_(branch: Branch = None, as_json: Json = False) -> None:
-    """The record of every revision applied and unapplied: when, how long, by whom, checksum."""
+    """Show the record of every revision applied and unapplied.
+
+    When, how long, by whom, with the checksum and any reason given.
+    """
     from shared.migrate import commands
     from shared.migrate.cli import output
 
@@ -410,7 +469,11 @@ def create(
     shadow_url: ShadowUrl = None,
     as_json: Json = False,
 ) -> None:
-    """Write a new revision for one module, from its models (autogenerate) or empty."""
+    """Write a new revision for one module, from its models.
+
+    Autogenerated against a shadow database built from the migrations, so only the module's
+    tables appear; empty with --no-autogenerate.
+    """
     from shared.migrate import commands
     from shared.migrate.cli import output
 
@@ -460,7 +523,7 @@ def status(
         bool, typer.Option("--check", help="Exit 1 unless every module is up to date.")
     ] = False,
 ) -> None:
-    """One row per module: current revision, head, pending count, state."""
+    """One row per module: current revision, head, pending, state."""
     from dataclasses import replace
 
     from shared.migrate import commands
@@ -485,8 +548,10 @@ def history(
     ] = False,
     as_json: Json = False,
 ) -> None:
-    """List revisions per module, newest first; [X] applied, [ ] not, when the database can
-    be read."""
+    """List revisions per module, newest first.
+
+    [X] applied, [ ] not, when the database can be read.
+    """
     from shared.migrate import commands
     from shared.migrate.cli import output
 
@@ -510,7 +575,7 @@ def owners(
     as_json: Json = False,
     shadow_url: ShadowUrl = None,
 ) -> None:
-    """Show which module owns each table (and tables in the database nobody owns)."""
+    """Show which module owns each table, and the tables nobody owns."""
     from shared.migrate import commands
     from shared.migrate.cli import output
 
@@ -534,8 +599,11 @@ def check(
         ),
     ] = False,
 ) -> None:
-    """CI gate: models match migrations per module, one head each, clean ownership, declared
-    dependencies, downgrades that leave no trace, alembic.ini in step. Exit 1 on any finding."""
+    """The CI gate: exit 1 on any finding.
+
+    Models match migrations per module, one head each, clean ownership, declared dependencies,
+    downgrades that leave no trace, alembic.ini in step.
+    """
     from shared.migrate import commands
     from shared.migrate.cli import output
 
@@ -559,7 +627,7 @@ def merge(
         str | None, typer.Option("--message", "-m", help="The merge's message.")
     ] = None,
 ) -> None:
-    """Write a revision that joins a module's two heads, in its versions directory."""
+    """Write a revision that joins a module's two heads."""
     from shared.migrate import commands
     from shared.migrate.cli import output
 
@@ -581,7 +649,7 @@ def graph(
     ] = False,
     dot: Annotated[bool, typer.Option("--dot", help="Graphviz dot instead of Mermaid.")] = False,
 ) -> None:
-    """The modules and their depends_on as a diagram (Mermaid, or Graphviz with --dot)."""
+    """Draw the modules and their depends_on, as Mermaid or Graphviz."""
     from shared.migrate.cli import diagram
     from shared.migrate.history.graph import load_graph
 
@@ -591,6 +659,7 @@ def graph(
 
 
 module_app = typer.Typer(
+    cls=WholeDescriptions,
     help="Manage the modules listed in migrations.yaml.",
     no_args_is_help=True,
     rich_markup_mode=None,
@@ -607,8 +676,11 @@ def module_add(
         typer.Option("--depends-on", help="A module whose tables it may reference (repeatable)."),
     ] = None,
 ) -> None:
-    """Create services/NAME (package, models.py, migrations/) and list it in migrations.yaml
-    and alembic.ini."""
+    """Add a module: services/NAME, migrations.yaml and alembic.ini.
+
+    Creates services/NAME (package, models.py, migrations/) and lists it in migrations.yaml
+    and alembic.ini.
+    """
     from shared.migrate import commands
     from shared.migrate.cli import output
 
@@ -616,7 +688,7 @@ def module_add(
     updated = _call(lambda: commands.add_module(manifest, name, depends_on or []))
     module = updated.module(name)
     output.say(
-        f"Added module '{name}': {module.path.relative_to(updated.root)}/ "
+        f"Added module '{name}': {updated.relative(module.path)}/ "
         f'(models: {module.models}); next: migrate create "create {name}" --module {name}'
     )
 
@@ -652,6 +724,7 @@ def _app_for(argv: list[str]) -> typer.Typer:
     if not commands and not groups:
         return app  # unknown: the full app says so, listing the commands
     single = typer.Typer(
+        cls=WholeDescriptions,
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,

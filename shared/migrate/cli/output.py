@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from shared.migrate.database.progress import Progress
 from shared.migrate.errors import short_checksum, shown
+from shared.migrate.manifest import relative
 
 if TYPE_CHECKING:
-    from shared.migrate.commands import CreateResult, Resolution
+    from shared.migrate.commands import CreateResult, Reset, Resolution
     from shared.migrate.commands.run import RunResult
+    from shared.migrate.database.holders import Holder
     from shared.migrate.database.recorder import LogEntry
-    from shared.migrate.database.session import Holder
     from shared.migrate.database.state import Position, Status
     from shared.migrate.history.graph import Revision
     from shared.migrate.history.plans import Step
@@ -299,11 +300,17 @@ def resolution(result: Resolution) -> None:
     say(f"{what} {', '.join(result.revisions)} (recorded in the log).")
 
 
+def reset(result: Reset) -> None:
+    names = ", ".join(shown(name) for name in result.dropped)
+    dropped = f"dropped schema {names} and all it held" if names else "it held no schema"
+    say(f"Emptied {result.database}: {dropped}.")
+
+
 # ---- create / merge ----------------------------------------------------------------------------
 
 
 def created(result: CreateResult, root: Path, as_json: bool = False) -> None:
-    path = result.path.relative_to(root).as_posix() if result.path else None
+    path = relative(result.path, root) if result.path else None
     if as_json:
         show_json(
             {
@@ -466,7 +473,7 @@ def history(
             if verbose:
                 parents = ", ".join(rev.parents) or "<base>"
                 say(f"      parents: {parents}", "dim")
-                say(f"      file: {rev.path.relative_to(root)}", "dim")
+                say(f"      file: {relative(rev.path, root)}", "dim")
                 if rev.depends_on:
                     say(f"      depends on: {', '.join(rev.depends_on)}", "dim")
 
@@ -484,7 +491,7 @@ def _revision_json(
         "parents": list(rev.parents),
         "depends_on": list(rev.depends_on),
         "message": rev.message,
-        "path": rev.path.relative_to(root).as_posix(),
+        "path": relative(rev.path, root),
         "head": head,
         "merge": len(rev.parents) > 1,
         "applied": None if applied is None else rev.revision in applied,

@@ -7,10 +7,12 @@ from shared.migrate.commands.module import add_module
 from shared.migrate.commands.revisions import CreateResult, create, merge
 from shared.migrate.commands.run import (
     ChecksumMismatch,
+    Reset,
     Resolution,
     RunOptions,
     RunResult,
     down,
+    reset,
     resolve,
     up,
 )
@@ -22,6 +24,7 @@ __all__ = [
     "ChecksumMismatch",
     "CreateResult",
     "History",
+    "Reset",
     "Resolution",
     "RunOptions",
     "RunResult",
@@ -35,6 +38,7 @@ __all__ = [
     "log",
     "merge",
     "owners",
+    "reset",
     "resolve",
     "status",
     "up",

@@ -14,7 +14,13 @@ from shared.migrate.database.session import (
     session_settings,
 )
 from shared.migrate.database.target import Target
-from shared.migrate.errors import ConfigError, MigrateError, RevisionError, checksum_changed
+from shared.migrate.errors import (
+    ConfigError,
+    MigrateError,
+    RevisionError,
+    checksum_changed,
+    shown,
+)
 from shared.migrate.history import expressions, plans
 from shared.migrate.history.graph import RevisionGraph, load_graph
 from shared.migrate.history.plans import Step
@@ -76,11 +82,10 @@ def up(
     manifest = target.manifest
     graph = load_graph(manifest)
     module = manifest.module(branch) if branch else None
-    if revision is None:  # every head, or the module's (with what it needs), never two
-        scope = manifest.dependency_closure(module.name) if module else list(manifest.modules)
-        heads = {m.name: graph.head(m) for m in scope}
-        wanted = [module] if module else scope
-        default = {head for m in wanted if (head := heads[m.name])}
+    if revision is None:  # every head, or the module's, never two; what a head needs comes
+        # from its revisions' ancestry, whatever heads the modules it depends on have
+        wanted = [module] if module else list(manifest.modules)
+        default = {head for m in wanted if (head := graph.head(m))}
     if sql:
         applied = graph.ancestors(_revisions(graph, start)) if start else set()
         targets = planner.up_targets(graph, revision, module, applied) if revision else default
@@ -170,18 +175,56 @@ def resolve(
         raise ConfigError("--reason is required: say why, it is kept in the log")
     action, expression = chosen[0]
     graph = load_graph(target.manifest)
-    revision = expressions.resolve(graph, expression, None)
+    try:
+        revision = expressions.resolve(graph, expression, None)
+    except RevisionError:
+        if action != "rolled back":
+            raise
+        revision = None  # a discarded revision, maybe: the version table says, under the lock
 
     async def work(session: Session, db: state.DatabaseState) -> Resolution:
         from shared.migrate.database.resolution import apply_resolution
 
         db = await state.read_state(session.conn, target.manifest.settings, full=True)
-        _refuse_unknown(db.unknown_rows(graph), db, "resolve")
+        chosen = revision or _unknown_row(graph, db, expression)
+        if action != "rolled back":
+            _refuse_unknown(db.unknown_rows(graph), db, "resolve")
         return Resolution(
-            action, await apply_resolution(session, graph, db, action, revision, reason.strip())
+            action, await apply_resolution(session, graph, db, action, chosen, reason.strip())
         )
 
     return _migrating(target, "resolve", options, work, lock=True)
+
+
+@dataclass(frozen=True)
+class Reset:
+    database: str  # host:port/name, for the message
+    dropped: tuple[str, ...]  # the schemas dropped
+
+
+def reset(
+    target: Target, *, database: str | None = None, options: RunOptions = DEFAULT_OPTIONS
+) -> Reset:
+    """`migrate reset`: drop everything in a development database (the CLI then runs `up`).
+    Only a database on this machine, or one named with `database`."""
+    from shared.migrate.database import reset as resetting
+
+    url = target.url
+    if database is not None and database != url.database:
+        raise ConfigError(
+            f"--database names '{shown(database)}' but the database URL points at "
+            f"'{shown(url.database or '')}' ({url.display()}); name the database it points at"
+        )
+    if database is None and not resetting.is_local(url):
+        raise ConfigError(
+            f"migrate reset drops everything in {url.display()}, which is not on this machine; "
+            f"to go on, name the database: migrate reset --database {shown(url.database or '')}"
+        )
+
+    async def work(session: Session, db: state.DatabaseState) -> tuple[str, ...]:
+        return tuple(await resetting.empty(session.conn))
+
+    return Reset(url.display(), _migrating(target, "reset", options, work, lock=True))
 
 
 def _migrating(
@@ -226,27 +269,22 @@ async def _execute(
     untidy = bool(graph.implied(rows, applied))
     if options.plan or not (plan or untidy):
         return RunResult(steps=plan, planned_only=options.plan)
-    from shared.migrate.database.executor import Executor, online_context
+    from shared.migrate.database.runner import run_plan
 
     settings = graph.manifest.settings
     await recorder.ensure_tables(session.conn, settings, db)
     retries = settings.lock_retries if options.retries is None else options.retries
+    ran = await run_plan(session, graph, rows, plan, retries=retries, progress=options.progress)
+    return RunResult(steps=ran.steps, tidied=ran.tidied)
 
-    def run(conn: object) -> RunResult:
-        executor = Executor(
-            graph,
-            online_context(conn, graph),  # type: ignore[arg-type]
-            rows,
-            retries=retries,
-            progress=options.progress,
-            watch=session.watch,
-        )
-        if not plan:
-            return RunResult(steps=[], tidied=executor.tidy())
-        implied = tuple(sorted(rows - executor.normal))  # tidied by the first step's commit
-        return RunResult(steps=executor.run(plan), tidied=implied)
 
-    return await session.run_sync(run)
+def _unknown_row(graph: RevisionGraph, db: state.DatabaseState, text: str) -> str:
+    """A version row the code does not know, named by its id or the first characters of it
+    (`resolve --rolled-back` of a discarded revision); else the usual unknown-revision error."""
+    found = [r for r in db.unknown_rows(graph) if r.startswith(text.strip())]
+    if len(found) == 1 and text.strip():
+        return found[0]
+    return expressions.resolve(graph, text, None)  # raises, naming what was given
 
 
 def _refuse_unknown(unknown: list[str], db: state.DatabaseState, command: str = "up") -> None:
@@ -261,7 +299,9 @@ def _refuse_unknown(unknown: list[str], db: state.DatabaseState, command: str = 
         )
         raise RevisionError(
             f"the database is at revision {unknown[0]}, which no module's migrations contain "
-            f"({by}a newer build?); {fix}"
+            f"({by}a newer build?); {fix}; a discarded revision on a development database: "
+            f"migrate resolve --rolled-back {unknown[0]} --reason '...', or start over with "
+            "migrate reset"
         )
 
 

@@ -1,24 +1,27 @@
-"""Running a plan: one transaction per revision, Alembic's operations inside it, and the
-version rows and log entry written by one statement before the commit (Django's executor).
+"""Running revisions: one transaction per revision, Alembic's operations inside it, and the
+version rows and log entry written by the recorder's one statement before the commit
+(Django's executor).
 
-A revision is reported done only once its commit succeeded. A statement that hits
-`lock_timeout` is retried, with backoff, a bounded number of times. The same loop renders
-offline SQL (`up --sql`), so online and offline runs are the same plan.
+A revision is reported done only once its commit succeeded. The same executor renders offline
+SQL (`up --sql`), so online and offline runs are the same plan. Everything here goes through
+Alembic's and SQLAlchemy's public interfaces: the environment is configured with
+`EnvironmentContext.configure`, a revision's transaction is `begin_transaction()`, and an
+`autocommit_block()` is noticed through SQLAlchemy's `set_connection_execution_options` event.
 """
 
 from __future__ import annotations
 
 import io
-import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from shared.migrate.database import recorder
+from shared.migrate.database.holders import Holder
 from shared.migrate.database.progress import Progress
-from shared.migrate.database.session import Holder, Watch
+from shared.migrate.database.session import Watch
 from shared.migrate.database.translate import server_message, sqlstate
 from shared.migrate.errors import ConfigError, MigrateError, shown
 from shared.migrate.history.graph import Revision, RevisionGraph
@@ -26,6 +29,7 @@ from shared.migrate.history.plans import Step
 from shared.migrate.history.scripts import load_script
 
 if TYPE_CHECKING:
+    from alembic.runtime.environment import EnvironmentContext
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy.engine import Connection
 
@@ -34,15 +38,28 @@ QUERY_CANCELED = "57014"
 INSUFFICIENT_PRIVILEGE = "42501"
 CONNECTION_LOST = ("08003", "08006", "57P01", "57P02", "57P03")
 
+# where a revision stands while it runs (for what an interruption left behind)
+RUNNING, IN_BLOCK, COMMITTING = "running", "autocommit block", "committing"
+
 
 class RevisionFailed(MigrateError):
-    """A revision that did not commit. The message says what is applied and what to do."""
+    """A revision that did not commit. The message says what is applied and what to do;
+    `retryable`: it hit lock_timeout with nothing of it committed, and may be tried again."""
 
-    def __init__(self, graph: RevisionGraph, step: Step, cause: BaseException, note: str) -> None:
+    def __init__(
+        self,
+        graph: RevisionGraph,
+        step: Step,
+        cause: BaseException,
+        note: str,
+        *,
+        retryable: bool = False,
+    ) -> None:
         info = graph.revisions[step.revision]
         where = f"module '{info.module}' revision {info.revision} ({graph.relative(info.path)})"
         code = sqlstate(cause)
         self.reason = server_message(cause)
+        self.retryable = retryable
         if code in CONNECTION_LOST or _is_connection_error(cause):
             message = (
                 f"lost the connection (and with it the migration lock) while running {where}: "
@@ -85,31 +102,48 @@ class Executor:
     def __init__(
         self,
         graph: RevisionGraph,
-        context: MigrationContext,
+        env: EnvironmentContext,
         rows: set[str],
         *,
-        retries: int = 0,
         progress: Progress | None = None,
         watch: Watch | None = None,
     ) -> None:
         self.graph = graph
-        self.context = context
+        self.env = env
+        self.context: MigrationContext = env.get_context()
         self.rows = set(rows)  # the version table's rows as they are in the database now
         self.applied = graph.ancestors(rows)
         self.normal = graph.maximal(self.applied)  # the rows it should hold (none implied)
-        self.retries = retries
         self.progress = progress or Progress()
         self.watch = watch or Watch()
         self.settings = graph.manifest.settings
         self.done: list[Step] = []
         self.total = 0
-        self._block = _Block()
-        self._record_sql: Any = None
+        self.current: Step | None = None  # the revision in progress, if any
+        self.phase: str | None = None  # RUNNING, IN_BLOCK or COMMITTING while it runs
+
+    @classmethod
+    def online(cls, conn: Connection, graph: RevisionGraph, rows: set[str], **kw: Any) -> Executor:
+        """An executor on `conn`, each revision in a transaction of its own."""
+        if conn.in_transaction():
+            conn.commit()  # what was read before stays out of the first revision's transaction
+        env = _environment(graph)
+        env.configure(connection=conn, **_options(graph))
+        return cls(graph, env, rows, **kw)
+
+    @classmethod
+    def offline(cls, graph: RevisionGraph, buffer: io.StringIO, rows: set[str]) -> Executor:
+        """An executor that writes each revision's SQL to `buffer` (`up --sql`)."""
+        env = _environment(graph, as_sql=True)
+        env.configure(
+            dialect_name="postgresql", literal_binds=True, output_buffer=buffer, **_options(graph)
+        )
+        return cls(graph, env, rows)
 
     # ---- the loop ------------------------------------------------------------------------
 
     def run(self, plan: list[Step]) -> list[Step]:
-        """Every step of `plan`, in order; what was done (each with its time)."""
+        """Every step of `plan`, in order, each tried once; what was done (with its time)."""
         self.total = len(plan)
         with self.contexts():
             return [self.step(step) for step in plan]
@@ -117,31 +151,47 @@ class Executor:
     @contextmanager
     def contexts(self) -> Iterator[None]:
         """Alembic's `op` and `context` as revision files expect them, for any number of
-        `step` calls."""
+        `step` calls; and the watch for `autocommit_block()`."""
         from alembic.operations import Operations
+        from sqlalchemy import event
 
-        with Operations.context(self.context), self._environment(), self._tracking():
-            yield
+        conn = self.context.connection
+        with Operations.context(self.context), self.env:
+            if conn is None or self.context.as_sql:  # offline
+                yield
+                return
+            event.listen(conn, "set_connection_execution_options", self._options_set)
+            try:
+                yield
+            finally:
+                event.remove(conn, "set_connection_execution_options", self._options_set)
 
-    def step(self, step: Step) -> Step:
-        """Apply or unapply one revision in its own transaction (inside `contexts()`)."""
+    def _options_set(self, conn: Connection, options: dict[str, Any]) -> None:
+        """Alembic's autocommit_block() switches the connection to AUTOCOMMIT, having committed
+        what the revision ran before it: from here on it cannot be rolled back whole."""
+        if options.get("isolation_level") == "AUTOCOMMIT" and self.phase is not None:
+            self.phase = IN_BLOCK
+
+    def step(self, step: Step, attempt: int = 1) -> Step:
+        """Apply or unapply one revision in its own transaction (inside `contexts()`): one
+        attempt; RevisionFailed (`retryable` on a lock timeout) when it does not commit."""
         number = len(self.done) + 1
         total = max(self.total, number)
-        self.progress.started(step, number, total)
-        finished = self._apply(step, self._note(total))
+        if attempt == 1:
+            self.progress.started(step, number, total)
+        finished = self._apply(step, self._note(total), attempt)
         self.done.append(finished)
         self.progress.finished(finished, number, total)
         return finished
 
     def tidy(self) -> tuple[str, ...]:
         """Write the version rows no other row implies (one statement, its own transaction)."""
-        gone, added = self._row_changes(self.normal)
-        if gone or added:
-            conn = self._connection()
-            conn.execute(self._statement(_TIDY), {"gone": sorted(gone), "added": sorted(added)})
-            conn.commit()
-            self.rows = (self.rows - gone) | added
-        return tuple(sorted(gone))
+        change = recorder.record(self.rows, self.normal)
+        if change:
+            with self.context.begin_transaction():
+                self._write(change)
+            self.rows = set(self.normal)
+        return change.gone
 
     def _note(self, total: int) -> str:
         done = len(self.done)
@@ -149,50 +199,51 @@ class Executor:
             return "no earlier revision of this run was committed"
         return f"the {done} revision(s) before it in this run are committed (of {total})"
 
-    def _apply(self, step: Step, note: str) -> Step:
+    def _apply(self, step: Step, note: str, attempt: int) -> Step:
         info = self.graph.revisions[step.revision]
         fn = self._function(info, step.direction)
         rows = self._rows_after(step)
-        block = self._block
-        attempt = 0
-        while True:
-            # SQLAlchemy remembers, per DDL runner (Alembic's impl), which enum and domain
-            # types it created; a revision run again after its downgrade must create them again
-            self.context.impl.memo.clear()
-            block.entered = False
-            started = time.monotonic()
-            self.watch.start()
-            try:
-                with self.context.begin_transaction(_per_migration=True):
-                    fn()
-                    self._record(info, step.direction, rows, started)
-            except Exception as exc:
-                self.watch.stop()
-                if sqlstate(exc) == LOCK_NOT_AVAILABLE and not block.entered:
-                    if attempt < self.retries:
-                        attempt += 1
-                        delay = min(0.5 * 2 ** (attempt - 1), 10.0) * random.uniform(0.8, 1.2)
-                        self.progress.retrying(
-                            step, attempt, self.retries, delay, self.watch.blockers
-                        )
-                        time.sleep(delay)
-                        continue
-                    raise RevisionFailed(
-                        self.graph,
-                        step,
-                        exc,
-                        lock_timeout_note(self.watch.blockers, attempt + 1) + "; " + note,
-                    ) from exc
-                raise RevisionFailed(
-                    self.graph, step, exc, self._failure_note(block, note, sqlstate(exc))
-                ) from exc
+        # SQLAlchemy remembers, per DDL runner (Alembic's impl), which enum and domain types it
+        # created; a revision run again after its downgrade must create them again
+        self.context.impl.memo.clear()
+        self.current, self.phase = step, RUNNING
+        started = time.monotonic()
+        self.watch.start()
+        try:
+            with self.context.begin_transaction():
+                fn()
+                entry = recorder.Entry(
+                    info.module,
+                    info.revision,
+                    step.direction,
+                    info.checksum,
+                    int((time.monotonic() - started) * 1000),
+                )
+                self._write(recorder.record(self.rows, rows, (entry,)))
+                if self.phase == RUNNING:
+                    self.phase = COMMITTING
+        except Exception as exc:
             self.watch.stop()
-            if step.direction == "up":
-                self.applied.add(step.revision)
-            else:
-                self.applied.discard(step.revision)
-            self.rows = self.normal = rows
-            return replace(step, seconds=time.monotonic() - started)
+            in_block = self.phase == IN_BLOCK
+            self.phase = None
+            code = sqlstate(exc)
+            if code == LOCK_NOT_AVAILABLE and not in_block:
+                raise RevisionFailed(
+                    self.graph,
+                    step,
+                    exc,
+                    lock_timeout_note(self.watch.blockers, attempt) + "; " + note,
+                    retryable=True,
+                ) from exc
+            raise RevisionFailed(self.graph, step, exc, failure_note(in_block, note, code)) from exc
+        self.watch.stop()
+        self.current = self.phase = None
+        if step.direction == "up":
+            self.applied.add(step.revision)
+        else:
+            self.applied.discard(step.revision)
+        self.rows = self.normal = rows
+        return replace(step, seconds=time.monotonic() - started)
 
     def _rows_after(self, step: Step) -> set[str]:
         """The version rows once `step` is done, worked out from the revision's own edges (a
@@ -210,22 +261,6 @@ class Executor:
         }
         return (self.normal - {revision}) | uncovered
 
-    def _failure_note(self, block: _Block, note: str, code: str | None) -> str:
-        if block.entered:
-            return (
-                f"{note}; this revision's autocommit_block() committed the statements before "
-                "it and inside it, and they stay applied, while the version table does not "
-                "claim the revision: make them idempotent (IF NOT EXISTS) or undo them, then "
-                "run the command again"
-            )
-        if code == INSUFFICIENT_PRIVILEGE:
-            return (
-                f"{note}; nothing of this revision was applied; the role running migrate lacks "
-                "this privilege: run it as the owner of the schema and tables it changes (or "
-                "grant what it needs), then run it again"
-            )
-        return f"{note}; nothing of this revision was applied; fix the file and run it again"
-
     def _function(self, info: Revision, direction: str) -> Callable[[], Any]:
         module = load_script(info.path, self.graph.manifest.root)
         name = "upgrade" if direction == "up" else "downgrade"
@@ -237,106 +272,53 @@ class Executor:
             )
         return fn
 
-    # ---- the version table and the log -----------------------------------------------------
-
-    def _row_changes(self, rows: set[str]) -> tuple[set[str], set[str]]:
-        return self.rows - rows, rows - self.rows
-
-    def _record(self, info: Revision, direction: str, rows: set[str], started: float) -> None:
-        gone, added = self._row_changes(rows)
-        params = recorder.record_params(
-            gone=sorted(gone),
-            added=sorted(added),
-            module=info.module,
-            revision=info.revision,
-            direction=direction,
-            checksum=info.checksum,
-            duration_ms=int((time.monotonic() - started) * 1000),
-        )
+    def _write(self, change: recorder.Record) -> None:
         if self.context.as_sql:
-            self._render_record(params)
-            return
-        if self._record_sql is None:
-            self._record_sql = self._statement(recorder.record_statement(self.settings))
-        self._connection().execute(self._record_sql, params)
+            for line in recorder.render(self.settings, change).splitlines(keepends=True):
+                self.context.impl.static_output(line)
+        else:
+            conn = self.context.connection
+            assert conn is not None
+            recorder.write(conn, self.settings, change)
 
-    def _statement(self, sql: str) -> Any:
-        from sqlalchemy import text
 
-        vt = self.settings.qualified(self.settings.version_table)
-        return text(sql.replace("{vt}", vt))
-
-    def _connection(self) -> Connection:
-        conn = self.context.connection
-        assert conn is not None
-        return conn
-
-    def _render_record(self, params: dict[str, Any]) -> None:
-        vt = self.settings.qualified(self.settings.version_table)
-        lt = self.settings.qualified(self.settings.log_table)
-        out = self.context.impl.static_output
-        for rev in params["gone"]:
-            out(f"DELETE FROM {vt} WHERE version_num = {_literal(rev)};\n")
-        for rev in params["added"]:
-            out(f"INSERT INTO {vt} (version_num) VALUES ({_literal(rev)});\n")
-        values = ", ".join(
-            _literal(params[k]) for k in ("module", "revision", "direction", "checksum")
+def failure_note(in_block: bool, note: str, code: str | None = None) -> str:
+    """What a revision that did not commit left behind, after `note` (what the run committed)."""
+    if in_block:
+        return (
+            f"{note}; this revision's autocommit_block() committed the statements before "
+            "it and inside it, and they stay applied, while the version table does not "
+            "claim the revision: make them idempotent (IF NOT EXISTS) or undo them, then "
+            "run the command again"
         )
-        out(
-            f"INSERT INTO {lt} (module, revision, direction, checksum, duration_ms, host, "
-            f"os_user, reason) VALUES ({values}, 0, 'offline SQL', current_user, "
-            "'applied from the output of migrate up --sql');\n"
+    if code == INSUFFICIENT_PRIVILEGE:
+        return (
+            f"{note}; nothing of this revision was applied; the role running migrate lacks "
+            "this privilege: run it as the owner of the schema and tables it changes (or "
+            "grant what it needs), then run it again"
         )
-
-    # ---- Alembic's context, as revision files expect it --------------------------------
-
-    @contextmanager
-    def _environment(self) -> Iterator[None]:
-        """`from alembic import context` works inside revisions, as under plain alembic."""
-        from alembic.runtime.environment import EnvironmentContext
-        from alembic.script import ScriptDirectory
-
-        from shared.migrate.history.config import build_config
-
-        config = build_config(self.graph.manifest)
-        env = EnvironmentContext(config, ScriptDirectory.from_config(config))
-        with env:
-            env._migration_context = self.context
-            yield
-
-    @contextmanager
-    def _tracking(self) -> Iterator[None]:
-        """Note when a revision enters autocommit_block(): Alembic commits what the revision
-        ran before it right there, so a failure after it cannot be rolled back whole."""
-        original = type(self.context).autocommit_block
-        block = self._block
-
-        @contextmanager
-        def tracked() -> Iterator[None]:
-            block.entered = True
-            with original(self.context):
-                yield
-
-        self.context.autocommit_block = tracked  # type: ignore[method-assign]
-        try:
-            yield
-        finally:
-            self.context.__dict__.pop("autocommit_block", None)
+    return f"{note}; nothing of this revision was applied; fix the file and run it again"
 
 
-@dataclass
-class _Block:
-    entered: bool = False
+def _environment(graph: RevisionGraph, **kw: Any) -> EnvironmentContext:
+    """Alembic's environment for the manifest: `from alembic import context` works inside
+    revisions, as under plain alembic."""
+    from alembic.runtime.environment import EnvironmentContext
+    from alembic.script import ScriptDirectory
+
+    from shared.migrate.history.config import build_config
+
+    config = build_config(graph.manifest)
+    return EnvironmentContext(config, ScriptDirectory.from_config(config), **kw)
 
 
-_TIDY = (
-    "WITH gone AS (DELETE FROM {vt} WHERE version_num = ANY(CAST(:gone AS text[]))) "
-    "INSERT INTO {vt} (version_num) SELECT unnest(CAST(:added AS text[]))"
-)
-
-
-def _literal(value: object) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
+def _options(graph: RevisionGraph) -> dict[str, Any]:
+    settings = graph.manifest.settings
+    # each begin_transaction() is one revision's transaction
+    return {
+        "version_table": settings.version_table,
+        "version_table_schema": settings.version_table_schema,
+    }
 
 
 def _is_connection_error(exc: BaseException) -> bool:
@@ -361,41 +343,12 @@ def _is_connection_error(exc: BaseException) -> bool:
     return False
 
 
-def online_context(conn: Connection, graph: RevisionGraph) -> MigrationContext:
-    from alembic.runtime.migration import MigrationContext
-
-    settings = graph.manifest.settings
-    if conn.in_transaction():
-        conn.commit()  # each revision gets a transaction of its own
-    return MigrationContext.configure(
-        connection=conn,
-        opts={
-            "transaction_per_migration": True,
-            "version_table": settings.version_table,
-            "version_table_schema": settings.version_table_schema,
-        },
-    )
-
-
 def render_sql(graph: RevisionGraph, plan: list[Step], rows: set[str], fresh: bool) -> str:
     """The SQL a plan runs, for a DBA (`up --sql`); `fresh`: it starts from an empty database."""
-    from alembic.runtime.migration import MigrationContext
-
     settings = graph.manifest.settings
     buffer = io.StringIO()
-    context = MigrationContext.configure(
-        dialect_name="postgresql",
-        opts={
-            "as_sql": True,
-            "literal_binds": True,
-            "output_buffer": buffer,
-            "transaction_per_migration": True,
-            "version_table": settings.version_table,
-            "version_table_schema": settings.version_table_schema,
-        },
-    )
     if fresh and plan:
         tables = recorder.create_tables(settings, version=False, log=False, log_current=False)
         buffer.write(tables.replace(";\n", ";\n\n") + ";\n\n")
-    Executor(graph, context, rows).run(plan)
+    Executor.offline(graph, buffer, rows).run(plan)
     return buffer.getvalue()

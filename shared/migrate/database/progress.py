@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from shared.migrate.history.plans import Step
 
 if TYPE_CHECKING:
-    from shared.migrate.database.session import Holder
+    from shared.migrate.database.holders import Holder
 
 
 class Progress:

@@ -21,6 +21,7 @@ from shared.migrate.manifest import Settings
 
 if TYPE_CHECKING:
     import asyncpg
+    from sqlalchemy.engine import Connection
 
     from shared.migrate.database.state import DatabaseState
 
@@ -101,44 +102,107 @@ def create_tables(settings: Settings, *, version: bool, log: bool, log_current: 
     return ";\n".join(statements)
 
 
-def record_statement(settings: Settings) -> str:
-    """Move the version rows and add the log entry, as one statement (named parameters)."""
+@dataclass(frozen=True)
+class Entry:
+    """One log entry: a revision applied or unapplied (`run`), accepted or marked by hand."""
+
+    module: str
+    revision: str
+    direction: str  # "up" or "down"
+    checksum: str
+    duration_ms: int = 0
+    action: str = "run"
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Record:
+    """What one transaction writes: version rows out, version rows in, log entries."""
+
+    gone: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+    entries: tuple[Entry, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.gone or self.added or self.entries)
+
+
+def record(rows: set[str], wanted: set[str], entries: tuple[Entry, ...] = ()) -> Record:
+    """The record that turns the version rows `rows` into `wanted`, with `entries` logged."""
+    return Record(tuple(sorted(rows - wanted)), tuple(sorted(wanted - rows)), entries)
+
+
+def statement(settings: Settings) -> str:
+    """The one statement that writes the version table and the log (named parameters): every
+    change of either, by up, down, resolve and tidying, goes through it."""
     vt, lt = settings.qualified(settings.version_table), settings.qualified(settings.log_table)
     return (
         f"WITH gone AS (DELETE FROM {vt} WHERE version_num = ANY(CAST(:gone AS text[]))), "
         f"added AS (INSERT INTO {vt} (version_num) SELECT unnest(CAST(:added AS text[]))) "
         f"INSERT INTO {lt} (module, revision, direction, checksum, duration_ms, host, os_user, "
-        "action, reason) VALUES (:module, :revision, :direction, :checksum, :ms, :host, "
-        ":os_user, :action, :reason)"
+        "action, reason) SELECT e.module, e.revision, e.direction, e.checksum, e.ms, :host, "
+        ":os_user, e.action, e.reason FROM unnest(CAST(:modules AS text[]), "
+        "CAST(:revisions AS text[]), CAST(:directions AS text[]), CAST(:checksums AS text[]), "
+        "CAST(:ms AS integer[]), CAST(:actions AS text[]), CAST(:reasons AS text[])) "
+        "AS e(module, revision, direction, checksum, ms, action, reason)"
     )
 
 
-def record_params(
-    *,
-    gone: list[str],
-    added: list[str],
-    module: str,
-    revision: str,
-    direction: str,
-    checksum: str,
-    duration_ms: int,
-    action: str = "run",
-    reason: str | None = None,
-) -> dict[str, Any]:
+def parameters(record: Record) -> dict[str, Any]:
     host, os_user = who()
+    entries = record.entries
     return {
-        "gone": gone,
-        "added": added,
-        "module": module,
-        "revision": revision,
-        "direction": direction,
-        "checksum": checksum,
-        "ms": duration_ms,
+        "gone": list(record.gone),
+        "added": list(record.added),
+        "modules": [e.module for e in entries],
+        "revisions": [e.revision for e in entries],
+        "directions": [e.direction for e in entries],
+        "checksums": [e.checksum for e in entries],
+        "ms": [e.duration_ms for e in entries],
+        "actions": [e.action for e in entries],
+        "reasons": [e.reason for e in entries],
         "host": host,
         "os_user": os_user,
-        "action": action,
-        "reason": reason,
     }
+
+
+def write(conn: Connection, settings: Settings, record: Record) -> None:
+    """Write `record` on `conn`, in its current transaction (online)."""
+    if record:
+        conn.execute(_compiled(settings), parameters(record))
+
+
+@cache
+def _compiled(settings: Settings) -> Any:
+    from sqlalchemy import text
+
+    return text(statement(settings))
+
+
+OFFLINE_REASON = "applied from the output of migrate up --sql"
+
+
+def render(settings: Settings, record: Record) -> str:
+    """`record` as SQL text with literal values, for `up --sql` (offline): the log entries name
+    no host, and the role that runs the script as the OS user."""
+    vt, lt = settings.qualified(settings.version_table), settings.qualified(settings.log_table)
+    lines = [f"DELETE FROM {vt} WHERE version_num = {_literal(rev)};\n" for rev in record.gone]
+    lines += [f"INSERT INTO {vt} (version_num) VALUES ({_literal(rev)});\n" for rev in record.added]
+    for entry in record.entries:
+        values = ", ".join(
+            _literal(v) for v in (entry.module, entry.revision, entry.direction, entry.checksum)
+        )
+        lines.append(
+            f"INSERT INTO {lt} (module, revision, direction, checksum, duration_ms, host, "
+            f"os_user, action, reason) VALUES ({values}, 0, 'offline SQL', "
+            f"current_user, {_literal(entry.action)}, "
+            f"{_literal(entry.reason or OFFLINE_REASON)});\n"
+        )
+    return "".join(lines)
+
+
+def _literal(value: object) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 async def entries(conn: asyncpg.Connection, settings: Settings) -> list[LogEntry]:

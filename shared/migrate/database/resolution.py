@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING
 
 from shared.migrate.database import recorder
 from shared.migrate.database.state import DatabaseState
-from shared.migrate.errors import RevisionError
+from shared.migrate.errors import RevisionError, shown
 from shared.migrate.history.graph import RevisionGraph
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from shared.migrate.database.session import Session
 
 
@@ -25,7 +27,27 @@ async def apply_resolution(
     revision: str,
     reason: str,
 ) -> tuple[str, ...]:
-    """Record `action` (accept, applied, rolled back) for `revision`; the revisions touched."""
+    """Record `action` (accept, applied, rolled back) for `revision`; the revisions touched.
+    A revision the code no longer has can only be rolled back (a discarded experiment)."""
+    if revision not in graph.revisions:
+        change = _forget(graph, db, revision, reason)
+        marked: tuple[str, ...] = (revision,)
+    else:
+        marked, change = _resolution(graph, db, action, revision, reason)
+    settings = graph.manifest.settings
+    await recorder.ensure_tables(session.conn, settings, db)
+
+    def write(conn: Connection) -> None:
+        with conn.begin():
+            recorder.write(conn, settings, change)
+
+    await session.run_sync(write)
+    return marked
+
+
+def _resolution(
+    graph: RevisionGraph, db: DatabaseState, action: str, revision: str, reason: str
+) -> tuple[tuple[str, ...], recorder.Record]:
     applied = db.applied(graph)
     info = graph.revisions[revision]
     if action == "accept":
@@ -47,34 +69,42 @@ async def apply_resolution(
             raise RevisionError(f"revision {revision} is not applied; nothing to roll back")
         marked = graph.ordered(graph.descendants({revision}, within=applied), newest_first=True)
         direction, after = "down", applied - set(marked)
-    settings = graph.manifest.settings
-    vt, lt = settings.qualified(settings.version_table), settings.qualified(settings.log_table)
-    rows, wanted = set(db.known_rows(graph)), graph.maximal(after)
-    host, os_user = recorder.who()
-    conn = session.conn
-    async with conn.transaction():
-        await recorder.ensure_tables(conn, settings, db)
-        await conn.execute(
-            f"DELETE FROM {vt} WHERE version_num = ANY($1::text[])", sorted(rows - wanted)
+    entries = tuple(
+        recorder.Entry(
+            graph.revisions[r].module,
+            r,
+            direction,
+            graph.revisions[r].checksum,
+            action="accept" if action == "accept" else "resolve",
+            reason=reason,
         )
-        await conn.execute(
-            f"INSERT INTO {vt} (version_num) SELECT unnest($1::text[])", sorted(wanted - rows)
+        for r in marked
+    )
+    rows = set(db.known_rows(graph)) | set(db.unknown_rows(graph))
+    wanted = graph.maximal(after) | set(db.unknown_rows(graph))
+    return tuple(marked), recorder.record(rows, wanted, entries)
+
+
+def _forget(graph: RevisionGraph, db: DatabaseState, revision: str, reason: str) -> recorder.Record:
+    """Roll back, on the record, a revision whose file is gone: its version row goes, and the
+    module is where the log says it was below it (what that revision's row implied)."""
+    if revision not in db.rows:
+        raise RevisionError(
+            f"unknown revision '{shown(revision)}': no module's migrations contain it and the "
+            "version table does not hold it; `migrate history` lists the revisions"
         )
-        await conn.executemany(
-            f"INSERT INTO {lt} (module, revision, direction, checksum, duration_ms, host, "
-            "os_user, action, reason) VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8)",
-            [
-                (
-                    graph.revisions[r].module,
-                    r,
-                    direction,
-                    graph.revisions[r].checksum,
-                    host,
-                    os_user,
-                    "accept" if action == "accept" else "resolve",
-                    reason,
-                )
-                for r in marked
-            ],
-        )
-    return tuple(marked)
+    logged = db.log.get(revision)
+    module = logged.module if logged else "?"
+    below = {
+        r
+        for r, entry in db.log.items()
+        if r != revision and entry.direction == "up" and entry.module == module
+    }
+    known = set(db.known_rows(graph))
+    applied = graph.ancestors(known | (below & set(graph.revisions)))
+    others = set(db.unknown_rows(graph)) - {revision}
+    wanted = graph.maximal(applied) | others | (below - set(graph.revisions))
+    entry = recorder.Entry(
+        module, revision, "down", logged.checksum if logged else "", action="resolve", reason=reason
+    )
+    return recorder.record(known | set(db.unknown_rows(graph)), wanted, (entry,))

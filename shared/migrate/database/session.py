@@ -12,19 +12,21 @@ import contextlib
 import signal
 import time
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.db.connect import connect, engine_over
 from shared.db.url import DatabaseURL
-from shared.migrate.database.translate import database_errors
-from shared.migrate.errors import LockTimeout, Terminated, shown
+from shared.migrate.database.holders import BLOCKING, LOCK_HOLDER, Holder, holders
+from shared.migrate.database.translate import database_errors, is_lost_connection, lost_connection
+from shared.migrate.errors import LockTimeout, Terminated
 from shared.migrate.manifest import Settings, pg_duration
 
 if TYPE_CHECKING:
     import asyncpg
     from sqlalchemy.engine import Connection
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 T = TypeVar("T")
 LOCK_CLASS = 0x6D696772  # "migr": the first half of the advisory lock key
@@ -32,35 +34,17 @@ POLL_SECONDS = 0.2
 TELL_EVERY = 1.0  # seconds between reports while waiting for the lock
 
 # Managed servers set idle and keepalive timeouts per role or database; a healthy migration
-# must never be cut by them, and a server must notice a migrating client that died.
+# must never be cut by them, and a server must notice a migrating client that died. Set after
+# connecting, only those the server has (shared.db.connect).
 KEEP_ALIVE = {
     "idle_session_timeout": "0",
     "idle_in_transaction_session_timeout": "0",
+    "transaction_timeout": "0",
     "client_connection_check_interval": "2s",
     "tcp_keepalives_idle": "60",
     "tcp_keepalives_interval": "10",
     "tcp_keepalives_count": "6",
 }
-
-
-@dataclass(frozen=True)
-class Holder:
-    """A session of this database holding the migration lock, or blocking a statement."""
-
-    pid: int
-    application: str
-    client: str
-    state: str
-    query: str
-    seconds: float  # how long its current transaction (or connection) has been open
-
-    def describe(self) -> str:
-        what = f"pid {self.pid}, application '{shown(self.application or '-')}'"
-        if self.client and self.client != "local":
-            what += f", from {self.client}"
-        if self.query:
-            what += f", {self.state or 'running'} '{shown(self.query, 80)}'"
-        return what + f" for {self.seconds:.0f}s"
 
 
 @dataclass
@@ -98,10 +82,14 @@ class Session:
         self.command = command
         self.watch = Watch()
         self._engine: Any = None
+        self._pid: int | None = None
 
-    @property
-    def pid(self) -> int:
-        return int(self.conn.get_server_pid())
+    async def backend_pid(self) -> int:
+        """This session's server process, asked of the server: behind PgBouncer, asyncpg's
+        get_server_pid() is the pooler's own number for the client."""
+        if self._pid is None:
+            self._pid = int(await self.conn.fetchval("SELECT pg_backend_pid()"))
+        return self._pid
 
     async def lock(
         self,
@@ -110,7 +98,21 @@ class Session:
         on_wait: Callable[[Holder | None, float], None] | None = None,
     ) -> None:
         """Take the migration lock (a session advisory lock), polling up to `wait` seconds."""
-        key = lock_key(settings.lock_name)
+        try:
+            await self._poll_lock(lock_key(settings.lock_name), wait, on_wait)
+        except Exception as exc:
+            if not is_lost_connection(exc):
+                raise
+            raise lost_connection(
+                self.url,
+                exc,
+                "nothing was changed; run the command again",
+                "while waiting for the migration lock",
+            ) from exc
+
+    async def _poll_lock(
+        self, key: int, wait: float, on_wait: Callable[[Holder | None, float], None] | None
+    ) -> None:
         started = time.monotonic()
         told = started
         while True:
@@ -132,21 +134,19 @@ class Session:
 
     async def lock_holder(self, key: int) -> Holder | None:
         """Who holds the migration lock, in this database only."""
-        row = await self.conn.fetchrow(
-            "SELECT a.pid, a.application_name, coalesce(host(a.client_addr), 'local'), "
-            "coalesce(a.state, ''), coalesce(a.query, ''), "
-            "extract(epoch FROM now() - coalesce(a.xact_start, a.backend_start))::float8 "
-            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
-            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-            "AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid",
-            LOCK_CLASS,
-            key & 0xFFFFFFFF,
-        )
-        return Holder(*row) if row else None
+        found = await holders(self.conn, LOCK_HOLDER, LOCK_CLASS, key & 0xFFFFFFFF)
+        return found[0] if found else None
 
     async def run_sync(self, fn: Callable[[Connection], T]) -> T:
         """Call `fn` with a SQLAlchemy Connection over this very session."""
+        async with self.sqlalchemy() as sa_conn:
+            result: T = await sa_conn.run_sync(fn)
+            return result
+
+    @contextlib.asynccontextmanager
+    async def sqlalchemy(self) -> AsyncIterator[AsyncConnection]:
+        """A SQLAlchemy AsyncConnection over this very session (for Alembic's operations),
+        watched for whoever blocks a revision while it is open."""
         if self._engine is None:
             conn = self.conn
 
@@ -154,20 +154,16 @@ class Session:
                 return conn
 
             self._engine = engine_over(same)
-        watcher = asyncio.get_running_loop().create_task(self._watch())
+        pid = await self.backend_pid()
+        watcher = asyncio.get_running_loop().create_task(self._watch(pid))
         try:
             async with self._engine.connect() as sa_conn:
-                from shared.migrate.database import oneshot
-
-                raw = await sa_conn.get_raw_connection()
-                oneshot.install(raw.dbapi_connection)
-                result: T = await sa_conn.run_sync(fn)
-                return result
+                yield sa_conn
         finally:
             watcher.cancel()
 
-    async def _watch(self) -> None:
-        """While a revision runs longer than the threshold, note who blocks it."""
+    async def _watch(self, pid: int) -> None:
+        """While a revision runs longer than the threshold, note who blocks it (process `pid`)."""
         monitor: asyncpg.Connection | None = None
         try:
             while True:
@@ -181,15 +177,9 @@ class Session:
                         application_name=f"migrate {self.command} (monitor)",
                         settings=KEEP_ALIVE,
                     )
-                rows = await monitor.fetch(
-                    "SELECT pid, application_name, coalesce(host(client_addr), 'local'), "
-                    "coalesce(state, ''), coalesce(query, ''), "
-                    "extract(epoch FROM now() - coalesce(xact_start, backend_start))::float8 "
-                    "FROM pg_stat_activity WHERE pid = ANY(pg_blocking_pids($1))",
-                    self.pid,
-                )
-                if rows and self.watch.running_since is not None:
-                    self.watch.blockers = [Holder(*row) for row in rows]
+                found = await holders(monitor, BLOCKING, pid)
+                if found and self.watch.running_since is not None:
+                    self.watch.blockers = found
                 await asyncio.sleep(0.2)
         except asyncio.CancelledError:
             raise
@@ -215,10 +205,12 @@ async def with_session(
     """Open the session (named `migrate <command>` in pg_stat_activity), run `work`, close."""
     with database_errors(url):
         conn = await connect(url, application_name=f"migrate {command}", settings=settings)
-        session = Session(url, conn, command)
-        try:
+    session = Session(url, conn, command)
+    try:
+        with database_errors(url, connected=True):
             return await work(session)
-        finally:
+    finally:
+        with contextlib.suppress(Exception):
             if session._engine is not None:
                 await session._engine.dispose()
             if not conn.is_closed():
@@ -254,10 +246,11 @@ def run_async(main: Callable[[], Awaitable[T]]) -> T:
             loop.add_signal_handler(signal.SIGTERM, on_term)  # only in the main thread
         try:
             return await main()
-        except asyncio.CancelledError:
-            if terminated:
+        except asyncio.CancelledError as exc:
+            if terminated:  # what the work left behind, when it says (see runner.py)
+                said = exc.args[0] if exc.args and isinstance(exc.args[0], str) else None
                 raise Terminated(
-                    "terminated (SIGTERM); what was in progress was rolled back"
+                    f"terminated (SIGTERM); {said or 'nothing was changed in the database'}"
                 ) from None
             raise
         finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,72 +16,102 @@ _ASYNCPG_PREFIX = re.compile(r"^\(\S+\) <class '[\w.]+'>: ")
 
 
 @contextmanager
-def database_errors(url: DatabaseURL) -> Iterator[None]:
-    """Connection and server errors as DatabaseError."""
-    import asyncpg
-
+def database_errors(url: DatabaseURL, *, connected: bool = False) -> Iterator[None]:
+    """Connection and server errors as DatabaseError. `connected`: a connection was made, so
+    a closed one was lost (ended by the server, an administrator, a pooler), not refused."""
     try:
         yield
     except MigrateError:
         raise
     except InvalidDatabaseURL as exc:
         raise ConfigError(str(exc)) from None
-    except asyncpg.InvalidAuthorizationSpecificationError as exc:  # a wrong password too
-        raise DatabaseError(
-            f"the database at {url.display()} refused the login ({server_message(exc)}); "
+    except Exception as exc:
+        if connected and is_lost_connection(exc):
+            raise lost_connection(
+                url, exc, "whatever ran in its open transaction was rolled back"
+            ) from exc
+        error = translated(url, exc)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def translated(url: DatabaseURL, exc: Exception) -> DatabaseError | None:
+    """The tool's error for a driver's, SQLAlchemy's or the network's (None: not one of those)."""
+    import asyncpg
+    from sqlalchemy import exc as sa_exc
+
+    where = url.display()
+    if isinstance(exc, BrokenPipeError):  # our stdout's reader went away (| head): not the database
+        return None
+    if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError):  # a wrong password too
+        return DatabaseError(
+            f"the database at {where} refused the login ({server_message(exc)}); "
             f"the user name and password come from {url.source}"
-        ) from exc
-    except asyncpg.InvalidCatalogNameError as exc:
-        raise DatabaseError(
-            f"{server_message(exc)} on {url.display()}; create it or fix the database name "
-            f"in {url.source}"
-        ) from exc
-    except (asyncpg.ConnectionDoesNotExistError, asyncpg.ConnectionFailureError) as exc:
-        raise DatabaseError(
-            f"lost the connection to the database at {url.display()} "
-            f"({server_message(exc)}); whatever ran in the open transaction was rolled back"
-        ) from exc
-    except asyncpg.InsufficientPrivilegeError as exc:
-        raise DatabaseError(
-            f"database error at {url.display()}: {server_message(exc)}; the role in "
+        )
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return DatabaseError(
+            f"{server_message(exc)} on {where}; create it or fix the database name in {url.source}"
+        )
+    if isinstance(exc, asyncpg.ConnectionDoesNotExistError | asyncpg.ConnectionFailureError):
+        return lost_connection(url, exc, "whatever ran in the open transaction was rolled back")
+    if isinstance(exc, asyncpg.InsufficientPrivilegeError):
+        return DatabaseError(
+            f"database error at {where}: {server_message(exc)}; the role in "
             f"{url.source} needs SELECT on the version and log tables to read them, and to own "
             "what up and down change"
-        ) from exc
-    except asyncpg.PostgresError as exc:
-        raise DatabaseError(f"database error at {url.display()}: {server_message(exc)}") from exc
-    except (ssl.SSLError, ssl.CertificateError) as exc:
-        raise DatabaseError(
-            f"cannot reach the database at {url.display()}: SSL: {shown(_reason(exc), 120)}; "
+        )
+    if isinstance(exc, asyncpg.PostgresError | sa_exc.DBAPIError):
+        return DatabaseError(f"database error at {where}: {server_message(exc)}")
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+        return DatabaseError(
+            f"cannot reach the database at {where}: SSL: {shown(_reason(exc), 120)}; "
             f"check sslmode and the certificates in {url.source}"
-        ) from exc
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        )
+    if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
         unreadable = [
             f"{name}={shown(path, 120)}"
             for name in ("sslrootcert", "sslcert", "sslkey", "sslcrl")
             if (path := url.param(name)) and not os.access(path, os.R_OK)
         ]
-        if not unreadable:
-            raise DatabaseError(
-                f"cannot reach the database at {url.display()}: {shown(_reason(exc), 120)}; "
-                + _where_hint(url)
-            ) from exc
-        raise DatabaseError(
-            f"cannot read {', '.join(unreadable)} ({exc.strerror}), given in {url.source}; "
-            "fix the path"
-        ) from exc
-    except (OSError, socket.gaierror, TimeoutError, asyncpg.InterfaceError) as exc:
-        raise DatabaseError(
-            f"cannot reach the database at {url.display()}: {shown(_reason(exc), 120)}; "
-            + _where_hint(url)
-        ) from exc
-    except Exception as exc:
-        from sqlalchemy import exc as sa_exc
+        if unreadable:
+            return DatabaseError(
+                f"cannot read {', '.join(unreadable)} ({exc.strerror}), given in {url.source}; "
+                "fix the path"
+            )
+    if isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError):
+        return DatabaseError(
+            f"cannot reach the database at {where}: {shown(_reason(exc), 120)}; " + _where_hint(url)
+        )
+    return None
 
-        if isinstance(exc, sa_exc.DBAPIError):
-            raise DatabaseError(
-                f"database error at {url.display()}: {server_message(exc)}"
-            ) from exc
-        raise
+
+def is_lost_connection(exc: BaseException) -> bool:
+    """Whether `exc` says an open connection was closed under us (not a refused connect)."""
+    import asyncpg
+
+    if isinstance(exc, asyncpg.ConnectionDoesNotExistError):
+        return True
+    if sqlstate(exc) in ("57P01", "57P02", "57P03", "08006", "08003"):
+        return True  # terminated by an administrator, a crash, a shutdown
+    return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
+
+
+def lost_connection(
+    url: DatabaseURL, exc: BaseException, after: str, doing: str = ""
+) -> DatabaseError:
+    """The open connection was lost (`doing` something): say so with the server's word when it
+    gave one, and what became of the work (`after`)."""
+    import asyncpg
+
+    if isinstance(exc, asyncpg.PostgresError) or sqlstate(exc):
+        why = server_message(exc)
+    else:
+        why = "the server or the network closed it: an administrator, a pooler or a restart"
+    doing = f" {doing}" if doing else ""
+    return DatabaseError(
+        f"lost the connection to the database at {url.display()}{doing} ({why}); {after}"
+    )
 
 
 def _where_hint(url: DatabaseURL) -> str:

@@ -43,9 +43,7 @@ def ini_path(manifest: Manifest) -> Path:
 
 def expected_locations(manifest: Manifest) -> list[str]:
     """Each module's versions directory, as alembic.ini spells it (relative to %(here)s)."""
-    return [
-        f"%(here)s/{m.versions.relative_to(manifest.root).as_posix()}" for m in manifest.modules
-    ]
+    return [f"%(here)s/{manifest.relative(m.versions)}" for m in manifest.modules]
 
 
 def read_locations(path: Path) -> list[str]:

@@ -23,26 +23,17 @@ def load_graph(manifest: Manifest) -> RevisionGraph:
     """Every module's revisions, read through the index and validated."""
     revisions = index.scan(manifest)
     for path in index.legacy_files(manifest):
-        raise ConfigError(
-            f"{_relative(path, manifest.root)} is outside every module's versions "
-            "directory and is never run; move it into services/<module>/migrations"
-        )
+        raise ConfigError(index.outside_versions(manifest, path))
     return RevisionGraph(manifest, revisions)
 
 
 class RevisionGraph:
     def __init__(self, manifest: Manifest, revisions: Iterable[Revision]):
         self.manifest = manifest
-        self.revisions: dict[str, Revision] = {}
-        for rev in revisions:
-            if rev.revision in self.revisions:
-                other = self.revisions[rev.revision]
-                where = " and ".join(_relative(r.path, manifest.root) for r in (other, rev))
-                raise ConfigError(
-                    f"revision id {rev.revision} is declared by two files ({where}); "
-                    "give one of them a new id"
-                )
-            self.revisions[rev.revision] = rev
+        listed = list(revisions)
+        self.revisions: dict[str, Revision] = {rev.revision: rev for rev in listed}
+        for clash in index.clashes(manifest, listed):  # a name that would mean two revisions
+            raise ConfigError(clash.detail)
         self._resolve_dependencies()
         self.members: dict[str, list[str]] = {m.name: [] for m in manifest.modules}
         self.children: dict[str, list[str]] = {r: [] for r in self.revisions}
@@ -80,7 +71,7 @@ class RevisionGraph:
                 target = dep if dep in self.revisions else labels.get(dep)
                 if target is None:
                     raise ConfigError(
-                        f"{_relative(rev.path, self.manifest.root)}: depends_on "
+                        f"{self.relative(rev.path)}: depends_on "
                         f"'{shown(dep)}' is neither a known revision nor a branch label; "
                         "fix depends_on"
                     )
@@ -89,7 +80,7 @@ class RevisionGraph:
             self.revisions[rev.revision] = rev._replace(depends_on=tuple(resolved))
 
     def _bad_parent(self, rev: Revision, parent: str, other: Revision | None) -> None:
-        where = _relative(rev.path, self.manifest.root)
+        where = self.relative(rev.path)
         if other is None:
             raise ConfigError(
                 f"{where}: down_revision '{shown(parent)}' of revision {rev.revision} "
@@ -121,7 +112,7 @@ class RevisionGraph:
         if seen != len(self.revisions):
             info = self.revisions[min(r for r, count in waiting.items() if count > 0)]
             raise ConfigError(
-                f"{_relative(info.path, self.manifest.root)}: revision {info.revision} is its "
+                f"{self.relative(info.path)}: revision {info.revision} is its "
                 "own ancestor through down_revision or depends_on; break the loop"
             )
 
@@ -237,11 +228,5 @@ class RevisionGraph:
         return sorted(chosen, key=self.rank.__getitem__, reverse=newest_first)
 
     def relative(self, path: Path) -> str:
-        return _relative(path, self.manifest.root)
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
+        """A revision file's path as messages name it."""
+        return self.manifest.relative(path)

@@ -2,9 +2,15 @@
 
 A revision's header (`revision`, `down_revision`, `branch_labels`, `depends_on`, the message)
 and its checksum come from the file's syntax tree. The result is cached beside the files
-(`<versions>/__pycache__/migrate-index.marshal`), keyed by each file's size, mtime and inode:
-safe to delete, and never trusted over a file that changed. A file whose header is not plain
-literals is executed instead, so the graph is never wrong, only slower.
+(`<versions>/__pycache__/migrate-index.marshal`), keyed by each file's size, mtime, ctime and
+inode: safe to delete, and never trusted over a file that changed. A file whose header is not
+plain literals is executed instead, so the graph is never wrong, only slower.
+
+Restoring a file with its times (`cp -p`, `rsync -t --inplace`, `unzip -o`) keeps its size,
+mtime and inode but sets its ctime, which nothing but a change can set. Two changes within one
+tick of the file system's clock leave even the ctime alike, so an entry is trusted only when
+the file had not changed for TRUST_MARGIN_NS before it was read (git's "racily clean" rule);
+a file younger than that is read again, and cached for good once it is old enough.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import ast
 import hashlib
 import marshal
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
@@ -20,10 +27,13 @@ from typing import Any, NamedTuple
 
 from shared.migrate.errors import ConfigError, shown
 from shared.migrate.history.scripts import load_script, syntax_error
-from shared.migrate.manifest import Manifest, Module
+from shared.migrate.manifest import Manifest, Module, relative
 
 CACHE_NAME = "migrate-index.marshal"
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
+# the coarsest timestamp a file system keeps (FAT's 2 s; Linux stamps from a clock of one tick,
+# at most 10 ms): a file changed more recently than this may change again unseen in its tick
+TRUST_MARGIN_NS = 2_000_000_000
 CHECKSUM_PREFIX = "v2:"
 HEADER_FIELDS = ("revision", "down_revision", "branch_labels", "depends_on")
 
@@ -74,28 +84,58 @@ def scan_all(manifest: Manifest) -> tuple[list[Revision], list[Problem]]:
     for module in manifest.modules:
         found += _scan_module(manifest.root, module, problems)
     for path in legacy_files(manifest):
-        problems.append(
-            Problem(
-                "-",
-                "stray file",
-                f"{_relative(path, manifest.root)} is outside every module's versions "
-                "directory and is never run; move it into services/<module>/migrations",
-            )
-        )
-    by_id: dict[str, list[Revision]] = {}
-    for rev in found:
-        by_id.setdefault(rev.revision, []).append(rev)
-    for rev_id, revs in sorted(by_id.items()):
-        if len(revs) > 1:
-            problems.append(
-                Problem(
-                    revs[0].module,
-                    "duplicate revision",
-                    f"revision id {rev_id} is declared by "
-                    + " and ".join(_relative(r.path, manifest.root) for r in revs),
-                )
-            )
+        problems.append(Problem("-", "stray file", outside_versions(manifest, path)))
+    problems += clashes(manifest, found)
     return found, problems
+
+
+def clashes(manifest: Manifest, revisions: list[Revision]) -> list[Problem]:
+    """Names that would mean two revisions, refused as Alembic refuses them: a revision id
+    declared by two files, a branch label declared twice (by two revisions, or twice by one),
+    and a branch label that is also a revision id. Each names the files and the fix."""
+    by_id: dict[str, list[Revision]] = {}
+    for rev in revisions:
+        by_id.setdefault(rev.revision, []).append(rev)
+    found = [
+        Problem(
+            revs[-1].module,
+            "duplicate revision",
+            f"revision id {rev_id} is declared by "
+            + " and ".join(manifest.relative(r.path) for r in revs)
+            + "; give one of them a new id",
+        )
+        for rev_id, revs in by_id.items()
+        if len(revs) > 1
+    ]
+    labelled: dict[str, Revision] = {}
+    for rev in revisions:
+        if len(by_id[rev.revision]) > 1:
+            continue  # a copied file: its id is the problem
+        for label in rev.branch_labels:
+            where = manifest.relative(rev.path)
+            name = f"branch label '{shown(label)}'"
+            if label in by_id:
+                other = manifest.relative(by_id[label][0].path)
+                detail = f"{name} of {where} is also the id of revision {label} ({other})"
+                found.append(Problem(rev.module, "duplicate label", f"{detail}; rename the label"))
+            elif label in labelled:
+                first = labelled[label]
+                both = (
+                    f"twice by {where}; list it once"
+                    if first is rev
+                    else f"by {manifest.relative(first.path)} and {where}; keep it on one of them"
+                )
+                found.append(Problem(rev.module, "duplicate label", f"{name} is declared {both}"))
+            labelled.setdefault(label, rev)
+    return found
+
+
+def outside_versions(manifest: Manifest, path: Path) -> str:
+    """What is wrong with a file in the script location's own versions/ (see legacy_files)."""
+    return (
+        f"{manifest.relative(path)} is outside every module's versions directory and is "
+        "never run; move it into services/<module>/migrations"
+    )
 
 
 def legacy_files(manifest: Manifest) -> list[Path]:
@@ -122,6 +162,7 @@ def _scan_module(root: Path, module: Module, problems: list[Problem] | None) -> 
             f"module '{module.name}': cannot read its versions directory ({exc.strerror})"
         ) from None
     name_of = module.name
+    now = time.time_ns()  # before any file is read: an entry's files were read after it
     for entry in entries:
         name = entry.name
         if not name.endswith(".py") or name[0] == "." or name == "__init__.py":
@@ -129,26 +170,35 @@ def _scan_module(root: Path, module: Module, problems: list[Problem] | None) -> 
         stat = entry.stat()
         if not S_ISREG(stat.st_mode):
             continue
-        key = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        key = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
         row = cached.get(name)
-        if row is None or row[0] != key[0] or row[1] != key[1] or row[2] != key[2]:
+        if row is None or row[:4] != key or not _settled(row):
             try:
-                row = (*key, *_read(Path(entry.path), root))
+                row = (*key, now, *_read(Path(entry.path), root))
             except ConfigError as exc:
                 if problems is None:
                     raise
                 kind = "stray file" if "declares no revision" in str(exc) else "revision file"
                 problems.append(Problem(name_of, kind, str(exc)))
                 continue
-        if row[9]:  # a file that had to be executed is never cached
+        if row[11]:  # a file that had to be executed is never cached
             fresh[name] = row
-        # row: size, mtime, inode, revision, parents, labels, depends_on, message, checksum
+        # row: size, mtime, ctime, inode, read at, revision, parents, labels, depends_on,
+        # message, checksum, static
         revisions.append(
-            Revision(row[3], name_of, row[4], row[6], row[7], entry.path, row[5], row[8])
+            Revision(row[5], name_of, row[6], row[8], row[9], entry.path, row[7], row[10])
         )
     if fresh != cached:
         _write_cache(cache_path, fresh)
     return revisions
+
+
+def _settled(row: tuple[Any, ...]) -> bool:
+    """Whether the entry was read when its file had not changed for TRUST_MARGIN_NS (mtime and
+    ctime both): a change after the read cannot then share the ctime the entry holds."""
+    changed: int = max(row[1], row[2])
+    read_at: int = row[4]
+    return changed + TRUST_MARGIN_NS < read_at
 
 
 def _read(path: Path, root: Path) -> tuple[Any, ...]:
@@ -159,7 +209,7 @@ def _read(path: Path, root: Path) -> tuple[Any, ...]:
     if values is None:
         module = load_script(path, root)
         values = {name: getattr(module, name) for name in HEADER_FIELDS if hasattr(module, name)}
-    where = _relative(path, root)
+    where = relative(path, root)
     if "revision" not in values:
         raise ConfigError(
             f"{where} is in a versions directory but declares no revision; move it out"
@@ -179,7 +229,7 @@ def _parse(path: Path, root: Path) -> ast.Module:
     try:
         source = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{_relative(path, root)}: cannot be read ({exc.strerror})") from None
+        raise ConfigError(f"{relative(path, root)}: cannot be read ({exc.strerror})") from None
     try:
         return ast.parse(source, filename=str(path))
     except (SyntaxError, ValueError) as exc:
@@ -303,10 +353,3 @@ def _write_cache(path: Path, files: dict[str, tuple[Any, ...]]) -> None:
         os.replace(tmp, path)
     except OSError:
         pass
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root).as_posix()
-    except ValueError:
-        return str(path)

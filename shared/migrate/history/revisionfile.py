@@ -41,7 +41,7 @@ def write(
 
     template = manifest.script_location / "script.py.mako"
     if not template.is_file():
-        raise ConfigError(f"{template.relative_to(manifest.root)} is missing; restore it")
+        raise ConfigError(f"{manifest.relative(template)} is missing; restore it")
     revision = uuid.uuid4().hex[-12:]
     text = Template(filename=str(template)).render_unicode(
         up_revision=revision,

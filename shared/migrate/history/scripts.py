@@ -9,6 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 from shared.migrate.errors import ConfigError, shown
+from shared.migrate.manifest import relative
 
 
 def load_script(path: Path, root: Path) -> ModuleType:
@@ -16,7 +17,7 @@ def load_script(path: Path, root: Path) -> ModuleType:
     name = "migrate_revision_" + re.sub(r"\W", "_", path.stem)
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise ConfigError(f"{_relative(path, root)}: cannot be loaded as a Python file")
+        raise ConfigError(f"{relative(path, root)}: cannot be loaded as a Python file")
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
@@ -24,7 +25,7 @@ def load_script(path: Path, root: Path) -> ModuleType:
         raise syntax_error(path, root, exc) from exc
     except Exception as exc:
         raise ConfigError(
-            f"{_relative(path, root)}: raised {type(exc).__name__} while loading "
+            f"{relative(path, root)}: raised {type(exc).__name__} while loading "
             f"({shown(str(exc), 200)}); fix the revision file"
         ) from exc
     return module
@@ -35,12 +36,5 @@ def syntax_error(path: Path, root: Path, exc: SyntaxError | ValueError) -> Confi
     line = f" line {exc.lineno}" if isinstance(exc, SyntaxError) and exc.lineno else ""
     reason = exc.msg if isinstance(exc, SyntaxError) else str(exc)
     return ConfigError(
-        f"{_relative(path, root)}{line}: not valid Python ({shown(reason)}); fix the revision file"
+        f"{relative(path, root)}{line}: not valid Python ({shown(reason)}); fix the revision file"
     )
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root).as_posix()
-    except ValueError:
-        return str(path)

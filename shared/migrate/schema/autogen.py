@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from alembic.autogenerate import produce_migrations
 from alembic.operations import ops
@@ -23,7 +23,7 @@ from sqlalchemy import ForeignKeyConstraint, Table, text
 from sqlalchemy.dialects.postgresql.named_types import DOMAIN, NamedType
 
 from shared.db.url import DatabaseURL
-from shared.migrate.database.executor import Executor, RevisionFailed, online_context
+from shared.migrate.database.executor import Executor, RevisionFailed
 from shared.migrate.database.session import run_async
 from shared.migrate.errors import ConfigError, MigrateError
 from shared.migrate.history import revisionfile
@@ -181,22 +181,28 @@ def _schemas(discovery: Discovery, module: Module) -> set[str]:
 def _render(
     upgrade: ops.UpgradeOps, downgrade: ops.DowngradeOps, conn: Connection
 ) -> tuple[str, str, str]:
-    from alembic.autogenerate.api import AutogenContext
-    from alembic.autogenerate.render import _indent, _render_cmd_body
+    """The upgrade and downgrade bodies and the imports they need, through Alembic's public
+    `render_python_code`; the imports its rendering adds are read from the context that its
+    `render_item` hook is handed (rendering itself is left to Alembic)."""
+    from alembic.autogenerate import render_python_code
 
-    context = MigrationContext.configure(connection=conn)
-    autogen = AutogenContext(
-        context,
-        opts={
-            "sqlalchemy_module_prefix": "sa.",
-            "alembic_module_prefix": "op.",
-            "user_module_prefix": None,
-            "render_as_batch": False,
-        },
-    )
-    up = _indent(_render_cmd_body(upgrade, autogen))
-    down = _indent(_render_cmd_body(downgrade, autogen))
-    return up, down, "\n".join(sorted(autogen.imports))
+    contexts: list[Any] = []
+
+    def render_item(type_: str, obj: Any, autogen_context: Any) -> Literal[False]:
+        contexts.append(autogen_context)
+        return False
+
+    def code(container: ops.UpgradeOps | ops.DowngradeOps) -> str:
+        return render_python_code(
+            container,
+            migration_context=MigrationContext.configure(connection=conn),
+            render_item=render_item,
+            user_module_prefix=None,
+        )
+
+    up, down = code(upgrade), code(downgrade)
+    imports = {line for context in contexts for line in context.imports}
+    return up, down, "\n".join(sorted(imports))
 
 
 # ---- proving the file ------------------------------------------------------------------------
@@ -220,7 +226,7 @@ def _prove(
         raise ProofFailed(where, f"was written but cannot be read: {exc}") from exc
     revision = next(r for r in fresh.revisions.values() if r.path == path)
     heads = {head for m in manifest.dependency_closure(module.name) if (head := graph.head(m))}
-    executor = Executor(fresh, online_context(conn, fresh), graph.maximal(graph.ancestors(heads)))
+    executor = Executor.online(conn, fresh, graph.maximal(graph.ancestors(heads)))
     up = Step(module.name, revision.revision, revision.message, "up")
     down = Step(module.name, revision.revision, revision.message, "down")
     ignored = bookkeeping(graph)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from shared.migrate.database.executor import Executor, RevisionFailed, online_context
+from shared.migrate.database.executor import Executor, RevisionFailed
 from shared.migrate.history.graph import RevisionGraph
 from shared.migrate.history.plans import Step, upgrade_plan
 from shared.migrate.manifest import Module
@@ -81,7 +81,7 @@ def build(
     revisions in `stairway`. `data` (revision -> "before"/"at" -> table -> rows) is inserted
     right before a revision is applied, and right after, so data migrations run on data."""
     plan = upgrade_plan(graph, set(applied), targets)
-    executor = Executor(graph, online_context(conn, graph), graph.maximal(set(applied)))
+    executor = Executor.online(conn, graph, graph.maximal(set(applied)))
     result = Built(created_by=dict(created_by or {}))
     ignored = bookkeeping(graph)
     seen = tables(conn)

@@ -217,6 +217,11 @@ async def _save_template(
     spare = f"{template}_{os.getpid()}"
     meta = json.dumps({"created_by": created_by, "at": time.time()}).replace("'", "''")
     try:
+        # a pooler (PgBouncer) keeps our closed sessions on the shadow open: the copy would wait
+        # for them, then fail
+        await owner.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", shadow
+        )
         await owner.execute(f'CREATE DATABASE "{spare}" TEMPLATE "{shadow}"')
         await owner.execute(f"COMMENT ON DATABASE \"{spare}\" IS '{meta}'")
         await owner.execute(f'ALTER DATABASE "{spare}" IS_TEMPLATE true')

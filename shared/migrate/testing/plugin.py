@@ -128,17 +128,23 @@ def migrate_manifest(pytestconfig: pytest.Config) -> Manifest:
     return load_manifest(find_manifest(Path(pytestconfig.rootpath)))
 
 
+def given_server_url(config: pytest.Config) -> str | None:
+    """The server the tests were given, or None (an embedded one)."""
+    return (
+        config.getoption("--migrate-database-url")
+        or config.getini("migrate_database_url")
+        or os.environ.get("MIGRATE_TEST_DATABASE_URL")
+        or os.environ.get("TEST_DATABASE_URL")
+        or None
+    )
+
+
 @pytest.fixture(scope="session")
 def migrate_server_url(pytestconfig: pytest.Config, tmp_path_factory: Any) -> Iterator[DatabaseURL]:
     """A PostgreSQL server's URL: the one given, else an embedded server for the session."""
     from shared.db.url import DatabaseURL
 
-    given = (
-        pytestconfig.getoption("--migrate-database-url")
-        or pytestconfig.getini("migrate_database_url")
-        or os.environ.get("MIGRATE_TEST_DATABASE_URL")
-        or os.environ.get("TEST_DATABASE_URL")
-    )
+    given = given_server_url(pytestconfig)
     if given:
         yield DatabaseURL.parse(given, "the test database URL")
         return
@@ -181,8 +187,12 @@ def _shared_server(tmp_path_factory: Any) -> str:
         return known.read_text()
 
 
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """The controller of a pytest-xdist run stops the workers' shared embedded server."""
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller of a pytest-xdist run stops the workers' shared embedded server once they
+    have exited (their handles keep it running), before pytest may remove the base directory
+    that holds its data (tmp_path_retention_policy): hooks run last registered first, so after
+    xdist's (registered at configure) and before pytest's own."""
+    config = session.config
     base = getattr(getattr(config, "_tmp_path_factory", None), "_basetemp", None)
     if hasattr(config, "workerinput") or base is None:  # a run that made no temporary files
         return
