@@ -259,6 +259,27 @@ class Project:
         path.write_text(text.replace(old, new, 1))
 
 
+def add_a_core_table_to_billing(project: Project) -> None:
+    """billing's models gain a Core table (`invoice_notes`) beside their mapped class, and a
+    billing revision creates it."""
+    models = "services/billing/models.py"
+    project.edit(
+        models,
+        "class InvoiceStatus(enum.Enum):",
+        "invoice_notes = Table('invoice_notes', Base.metadata, "
+        "Column('id', Integer, primary_key=True))\n\n\nclass InvoiceStatus(enum.Enum):",
+    )
+    project.edit(
+        models, "from sqlalchemy import ", "from sqlalchemy import Column, Integer, Table, "
+    )
+    project.write_revision(
+        "billing",
+        "1a0e00000001",
+        "op.create_table('invoice_notes', sa.Column('id', sa.Integer(), primary_key=True))",
+        "op.drop_table('invoice_notes')",
+    )
+
+
 def copy_project(root: Path) -> None:
     """The repository's manifest, alembic.ini, env and services, copied into `root`."""
     for name in PROJECT_FILES:

@@ -2,6 +2,7 @@
 
 python -m tests.holders advisory URL SECONDS APPLICATION   the migration lock
 python -m tests.holders table URL TABLE SECONDS APPLICATION   a share lock on a table
+python -m tests.holders shadow URL NAME SECONDS APPLICATION   the key of a shadow database's owner
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 import asyncpg
 
 from shared.migrate.database.session import LOCK_CLASS, lock_key
+from shared.migrate.schema.shadow import OWNER_LOCK
 from tests import pg
 from tests.conftest import REPO
 
@@ -48,6 +50,9 @@ async def hold(
                 lock_key("alembic_version"),
             )
             await asyncio.sleep(seconds)
+        elif kind == "shadow":
+            await conn.execute("SELECT pg_advisory_lock($1, $2)", OWNER_LOCK, lock_key(table))
+            await asyncio.sleep(seconds)
         else:
             async with conn.transaction():
                 await conn.execute(f"LOCK TABLE {table} IN ACCESS SHARE MODE -- {SECRET}")
@@ -63,7 +68,7 @@ def start(
     connected)."""
     args = (
         [url, table, str(seconds), application, str(after)]
-        if kind == "table"
+        if kind in ("table", "shadow")
         else [url, str(seconds), application, str(after)]
     )
     process = subprocess.Popen(
@@ -75,7 +80,7 @@ def start(
         "WHERE a.application_name = $1 AND l.granted AND l.locktype = $2 "
         "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     )  # this database's: tests on other databases may name their holders alike
-    locktype = "advisory" if kind == "advisory" else "relation"
+    locktype = "relation" if kind == "table" else "advisory"
     while pg.fetch(url, query, application, locktype) == [(0,)]:
         if time.monotonic() > deadline or process.poll() is not None:
             process.kill()
@@ -86,7 +91,7 @@ def start(
 
 if __name__ == "__main__":
     kind, url = sys.argv[1], sys.argv[2]
-    if kind == "table":
+    if kind in ("table", "shadow"):
         table, seconds, application, after = sys.argv[3:7]
     else:
         table, (seconds, application, after) = "", sys.argv[3:6]

@@ -7,7 +7,7 @@ import ast
 import json
 
 from tests import pg
-from tests.conftest import Project
+from tests.conftest import BIN, Project
 
 AGENTS_MODEL = "services/agents/models.py"
 NAME_LINE = "    name: Mapped[str] = mapped_column(String(100))\n"
@@ -234,6 +234,42 @@ def test_autocommit_block_revisions_in_shadow_builds(project: Project) -> None:
     project.edit(AGENTS_MODEL, NAME_LINE, NAME_LINE + "    rank: Mapped[int | None]\n")
     created = project.migrate("create", "rank", "--module", "agents")
     assert created.code == 0, created.err
+
+
+def test_a_kept_shadow_build_follows_the_helpers_its_revisions_import(project: Project) -> None:
+    """A revision builds its table from a helper of the repository, which takes the columns
+    from another module (relatively): changing that one changes what the revision builds."""
+    agents = project.root / "services/agents"
+    (agents / "migrations_helpers.py").write_text(
+        "import sqlalchemy as sa\n\nfrom .note_columns import COLUMNS\n\n\n"
+        "def note_columns():\n    return [sa.Column(name, kind) for name, kind in COLUMNS]\n"
+    )
+    columns = agents / "note_columns.py"
+    columns.write_text("import sqlalchemy as sa\n\nCOLUMNS = [('body', sa.Text())]\n")
+    project.write_revision(
+        "agents",
+        "4e1700000001",
+        "from services.agents.migrations_helpers import note_columns\n"
+        "op.create_table('agent_notes', sa.Column('id', sa.Integer(), primary_key=True),\n"
+        "                *note_columns())",
+        "op.drop_table('agent_notes')",
+    )
+    model = agents / "models.py"
+    model.write_text(
+        model.read_text() + "\n\nclass AgentNote(Base):\n    __tablename__ = 'agent_notes'\n"
+        "    id: Mapped[int] = mapped_column(primary_key=True)\n"
+        "    body: Mapped[str | None] = mapped_column(Text)\n"
+    )
+    # all applied, so check keeps its whole build; `up` imports the helper from the copy, as
+    # from a repository installed in its environment
+    up = project.run([str(BIN / "migrate"), "up"], env={"PYTHONPATH": str(project.root)})
+    assert up.code == 0, up.err
+    assert project.migrate("check").out.strip() == "All checks passed."
+    columns.write_text(columns.read_text().replace("]", ", ('pinned', sa.Boolean())]"))
+    body = "    body: Mapped[str | None] = mapped_column(Text)\n"
+    project.edit(AGENTS_MODEL, body, body + "    pinned: Mapped[bool | None]\n")
+    again = project.migrate("check")
+    assert (again.code, again.out.strip()) == (0, "All checks passed."), again.out + again.err
 
 
 # ---- every schema, not only public -----------------------------------------------------------

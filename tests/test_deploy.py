@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from shared.migrate.history.index import checksum_of
 from tests import holders, pg
 from tests.conftest import REPO, Project
 from tests.holders import WATCHDOG, wait_for
@@ -273,6 +274,13 @@ def test_an_applied_file_edited_afterwards_is_refused(project: Project) -> None:
     assert ran.out, ran.err
     check = json.loads(ran.out)
     assert [(f["module"], f["kind"]) for f in check["findings"]] == [("users", "checksum")]
+    # both name both checksums, as `migrate log` shows them
+    [logged] = [
+        str(e["checksum"]) for e in log_entries(project) if str(e["revision"]) in first.name
+    ]
+    now = checksum_of(first).removeprefix("v2:")
+    both = f"(applied {logged.removeprefix('v2:')[:12]}, file now {now[:12]})"
+    assert both in result.err and both in check["findings"][0]["detail"]
     first.write_text(original)
     assert project.migrate("up").code == 0
 

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from tests import pg
-from tests.conftest import Project
+from tests.conftest import Project, add_a_core_table_to_billing
 
 BILLING_MODEL = "services/billing/models.py"
 AMOUNT_LINE = "    amount_cents: Mapped[int] = mapped_column(BigInteger)\n"
@@ -309,3 +309,30 @@ def test_one_table_defined_by_two_modules_models(project: Project) -> None:
             "error: table 'agents' is defined by the models of both 'agents' and 'billing'; "
             "one module must own it: remove or rename one of them"
         )
+
+
+def test_models_that_import_another_modules_models_do_not_claim_its_tables(
+    project: Project,
+) -> None:
+    add_a_core_table_to_billing(project)  # agents' models, imported first, import it too
+    project.edit(
+        "services/agents/models.py",
+        "from shared.db import Base\n",
+        "from services.billing.models import Invoice, invoice_notes  # noqa: F401\n"
+        "from shared.db import Base\n",
+    )
+    owners = project.migrate("owners", "--json")
+    assert owners.code == 0, owners.err
+    data = json.loads(owners.out)
+    assert {t["table"]: t["module"] for t in data["tables"]} == {
+        "users": "users",
+        "agents": "agents",
+        "invoices": "billing",
+        "invoice_notes": "billing",
+    }
+    assert data["conflicts"] == []
+    assert project.migrate("check").out.strip() == "All checks passed."
+    before = project.versions("agents")
+    created = project.migrate("create", "nothing new", "--module", "agents")
+    assert created.code == 0 and created.out.startswith("No changes"), created.out + created.err
+    assert project.versions("agents") == before

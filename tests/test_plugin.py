@@ -10,15 +10,18 @@ import re
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from shared.db.url import DatabaseURL
 from shared.migrate.manifest import Manifest
 from shared.migrate.testing.migrator import Migrator
-from tests.conftest import REPO, Project, Run, copy_project
+from tests import pg
+from tests.conftest import BIN, REPO, Project, Run, add_a_core_table_to_billing, copy_project
 
 README_FILES = re.compile(r"```python\n# (tests/\w+\.py)\n(.*?)```", re.DOTALL)
 
@@ -195,3 +198,64 @@ def test_migrated_database_is_the_module_and_what_it_needs(
     assert second.url.database != first.url.database
     assert second.fetch("SELECT count(*) FROM users") == [(0,)]
     assert second.current("agents") == first.current("agents")
+
+
+def test_the_built_in_tests_after_the_suite_imported_the_models(
+    project: Project, server_url: str
+) -> None:
+    """A conftest that imports the models (for its own fixtures) before the plugin's tests
+    look at them: each table still belongs to its module."""
+    add_a_core_table_to_billing(project)
+    (project.root / "tests").mkdir()
+    (project.root / "tests/conftest.py").write_text(
+        "from services.agents.models import Agent  # noqa: F401\n"
+        "from services.billing.models import Invoice, invoice_notes  # noqa: F401\n"
+    )
+    plugins = ("-p", "no:cacheprovider", "-p", "no:pytest_alembic")
+    run = project.run(
+        [str(BIN / "pytest"), *plugins, "-v", "--migrate-tests", "-k", "models or dependencies"],
+        env={"MIGRATE_TEST_DATABASE_URL": server_url, "PYTHONPATH": str(project.root)},
+    )
+    assert run.code == 0, run.out[-3000:] + run.err[-2000:]
+    for module in ("users", "agents", "billing"):
+        assert f"test_models_match_migrations[{module}] PASSED" in run.out
+        assert f"test_dependencies_declared[{module}] PASSED" in run.out
+
+
+def test_migrated_database_leaves_no_template_when_the_build_fails(
+    project: Project, server_url: str
+) -> None:
+    project.write_revision("users", "b40e00000003", "op.execute('SELECT 1/0')")
+    (project.root / "tests").mkdir()
+    (project.root / "tests/test_users.py").write_text(
+        "def test_users(migrated_database):\n    migrated_database('users')\n"
+    )
+    role = f"plugin_{uuid.uuid4().hex[:8]}"  # every database the run makes is this role's
+
+    def owned() -> list[str]:
+        return [
+            name
+            for (name,) in pg.fetch(
+                server_url,
+                "SELECT datname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba "
+                "WHERE r.rolname = $1",
+                role,
+            )
+        ]
+
+    pg.execute(server_url, f"CREATE ROLE {role} LOGIN CREATEDB")
+    as_role = make_url(server_url).set(username=role).render_as_string(hide_password=False)
+    try:
+        run = project.run(
+            [str(BIN / "pytest"), "-p", "no:cacheprovider", "-p", "no:pytest_alembic"],
+            env={"MIGRATE_TEST_DATABASE_URL": as_role},
+        )
+        left = owned()
+    finally:
+        for name in owned():
+            pg.execute(server_url, f'ALTER DATABASE "{name}" IS_TEMPLATE false')
+            pg.execute(server_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+        pg.execute(server_url, f"DROP ROLE {role}")
+    assert run.code == 1, run.out[-3000:] + run.err[-2000:]
+    assert "revision b40e00000003" in run.out and "division by zero" in run.out
+    assert left == []

@@ -9,6 +9,7 @@ import json
 import os
 import select
 import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -552,6 +553,102 @@ def test_shadows_left_by_a_crash_are_swept(project: Project) -> None:
     result = project.migrate("check")
     assert result.code == 0, result.out + result.err
     assert "migrate_shadow_1_deadbeef" not in pg.shadows(project.database_url)
+
+
+def test_a_shadow_is_kept_while_its_key_is_held_whatever_its_owner_is_named(
+    project: Project,
+) -> None:
+    # (a `migrate` older than this one, sweeping the same server meanwhile, would drop it)
+    name = f"migrate_shadow_1_{uuid.uuid4().hex[:8]}"
+    owner = holders.start("shadow", project.database_url, 60, "renamed by a pooler", name)
+    try:
+        pg.execute(project.database_url, f'CREATE DATABASE "{name}"')
+        assert project.migrate("check").code == 0
+        assert name in pg.shadows(project.database_url)
+    finally:
+        owner.kill()
+        owner.wait(timeout=WATCHDOG)
+    assert project.migrate("check").code == 0
+    assert name not in pg.shadows(project.database_url)
+
+
+def sleeping_in_shadow(project: Project, run: subprocess.Popen[str]) -> None:
+    """Wait until `migrate` process `run` runs a revision's pg_sleep on its shadow database."""
+
+    def sleeping() -> bool:
+        assert run.poll() is None, run.communicate()
+        rows = pg.fetch(
+            project.database_url,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE $1 "
+            "AND query LIKE '%pg_sleep%'",
+            f"migrate\\_shadow\\_{run.pid}\\_%",
+        )
+        return rows[0][0] > 0
+
+    wait_for(sleeping)
+
+
+def test_two_checks_at_once_keep_each_others_shadow(project: Project) -> None:
+    """The URL's application_name prefixes every session's name: a second `check` must still
+    tell the first one's shadow (in use) from one a killed run left behind."""
+    project.write_revision("users", "5ad000000002", "op.execute('SELECT pg_sleep(3)')")
+    env = {"DATABASE_URL": project.database_url + "?application_name=ci-runner"}
+    first = project.spawn("check", env=env)
+    sleeping_in_shadow(project, first)
+    second = project.spawn("check", env=env)
+    second_out, second_err = second.communicate(timeout=WATCHDOG)
+    first_out, first_err = first.communicate(timeout=WATCHDOG)
+    assert (first.returncode, first_err) == (0, ""), first_out
+    assert (second.returncode, second_err) == (0, ""), second_out
+    assert pg.shadows(project.database_url, first.pid) == []
+
+
+def test_a_shadow_dropped_under_a_command_is_named_as_such(project: Project) -> None:
+    project.write_revision("users", "5ad000000003", "op.execute('SELECT pg_sleep(3)')")
+    env = {"DATABASE_URL": project.database_url + "?application_name=ci-runner"}
+    run = project.spawn("check", env=env)
+    sleeping_in_shadow(project, run)
+    [shadow] = pg.shadows(project.database_url, run.pid)
+    pg.execute(project.database_url, f'DROP DATABASE "{shadow}" WITH (FORCE)')
+    out, err = run.communicate(timeout=WATCHDOG)
+    assert run.returncode == 1, (out, err)
+    [line] = err.strip().splitlines()
+    assert f"the shadow database {shadow} " in line
+    assert line.endswith(
+        "was dropped by another process while `migrate check` was using it; "
+        "run `migrate check` again"
+    )
+    assert "5ad000000003" not in line and "lock" not in line
+
+
+def test_a_shadow_dropped_while_create_proves_its_file_names_the_file(project: Project) -> None:
+    # a row in users, and a new column whose default sleeps for each row: the proof's upgrade
+    project.write_revision(
+        "users",
+        "5ad000000004",
+        "op.execute(\"INSERT INTO users (email, display_name) VALUES ('a@b.c', 'A')\")",
+    )
+    project.edit(
+        "services/users/models.py",
+        "    display_name: Mapped[str] = mapped_column(String(200))\n",
+        "    display_name: Mapped[str] = mapped_column(String(200))\n"
+        "    nap: Mapped[str | None] = mapped_column(server_default=text('pg_sleep(3)::text'))\n",
+    )
+    project.edit("services/users/models.py", "import DateTime,", "import DateTime, text,")
+    before = project.versions("users")
+    run = project.spawn("create", "nap", "--module", "users")
+    sleeping_in_shadow(project, run)
+    [shadow] = pg.shadows(project.database_url, run.pid)
+    pg.execute(project.database_url, f'DROP DATABASE "{shadow}" WITH (FORCE)')
+    out, err = run.communicate(timeout=WATCHDOG)
+    [written] = [p.relative_to(project.root) for p in project.versions("users") if p not in before]
+    assert run.returncode == 1, (out, err)
+    server = DatabaseURL.parse(project.database_url).display()
+    assert err.strip() == (
+        f"error: the shadow database {shadow} on {server} "
+        "was dropped by another process while `migrate create` was using it; "
+        f"{written} was written but not proved: delete it, then run `migrate create` again"
+    )
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from pytest_alembic.config import Config
 from pytest_alembic.tests import default
 from pytest_alembic.tests.experimental import downgrade_leaves_no_trace
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
 
 from tests import pg
 from tests.conftest import REPO, Project
@@ -33,8 +32,9 @@ BUILT_IN: list[Callable[[Any], None]] = [
 
 @pytest.fixture
 def alembic_engine(database_url: str) -> Iterator[AsyncEngine]:
-    # pytest-alembic runs each step in its own event loop: pooled connections cannot follow
-    engine = create_async_engine(database_url, poolclass=NullPool)
+    # as pytest-alembic's documentation has it: the default pool, though each step runs in an
+    # event loop of its own
+    engine = create_async_engine(database_url)
     try:
         yield engine
     finally:
@@ -80,6 +80,7 @@ def test_a_transaction_the_caller_owns_is_never_committed(alembic_engine: AsyncE
 
             await connection.run_sync(upgrade)
             await transaction.rollback()
+        await alembic_engine.dispose()  # the owner closes its connections in its own loop
 
     asyncio.run(upgrade_and_roll_back())
     assert pg.tables(url) == set()  # the caller rolled back, and nothing stayed
@@ -94,3 +95,28 @@ def test_existing_loggers_are_kept(alembic_engine: AsyncEngine) -> None:
     assert mine.disabled is False
     url = alembic_engine.url.render_as_string(hide_password=False)
     assert {"users", "agents", "invoices"} <= pg.tables(url)
+
+
+def test_two_commands_on_one_pooled_async_engine(database_url: str) -> None:
+    """pytest-alembic's documented async setup: an AsyncEngine with its default pool, one
+    event loop per command; and the engine stays its owner's, in a loop of its own."""
+    engine = create_async_engine(database_url)
+    try:
+        config = plain_config()
+        config.attributes["connection"] = engine
+        command.upgrade(config, "heads")
+        command.downgrade(config, "agents@-1")
+        command.upgrade(config, "agents@head")
+
+        async def owners_query() -> set[str]:
+            async with engine.connect() as connection:
+                rows = await connection.exec_driver_sql("SELECT version_num FROM alembic_version")
+                found = {row[0] for row in rows}
+            await engine.dispose()  # the owner closes its connections in its own loop
+            return found
+
+        assert asyncio.run(owners_query()) == pg.version_rows(database_url)
+    finally:
+        asyncio.run(engine.dispose())
+    assert {"users", "agents", "invoices"} <= pg.tables(database_url)
+    assert "description" in pg.columns(database_url, "agents")  # agents' newest, applied again

@@ -4,7 +4,7 @@
 database URL handling, every module's models, the same schemas and bookkeeping tables, and one
 transaction per revision. A connection (or Engine, AsyncEngine) handed over in
 `config.attributes["connection"]`, as pytest-alembic does, is used as is: a transaction its
-caller opened is never committed here.
+caller opened is never committed here, and an AsyncEngine is given back with an empty pool.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def run_env() -> None:
     elif isinstance(given, Connection):
         _run(given, opts)
     elif hasattr(given, "sync_engine"):  # an AsyncEngine (pytest-alembic's async setup)
-        asyncio.run(_run_engine(given, opts, dispose=False))
+        asyncio.run(_run_engine(given, opts, borrowed=True))
     elif hasattr(given, "run_sync"):  # an AsyncConnection
         raise TypeError("pass an AsyncEngine or a Connection, not an AsyncConnection")
     else:  # an Engine, or anything with connect() that yields a Connection
@@ -153,13 +153,20 @@ def _one_back(
     return f"{labels[0]}@base" if labels else None
 
 
-async def _run_engine(engine: Any, opts: dict[str, Any], dispose: bool = True) -> None:
+async def _run_engine(engine: Any, opts: dict[str, Any], borrowed: bool = False) -> None:
+    """Run on a connection of `engine` in this command's event loop, which ends with it.
+
+    A caller's engine (`borrowed`) is handed over as SQLAlchemy says an AsyncEngine moves
+    between loops: its pool is replaced first (what it holds belongs to its owner's loops, and
+    is left to them), and this loop's connections are closed in it before it ends, so the
+    engine goes back with an empty pool, usable in the owner's loop and by the next command."""
+    if borrowed:
+        await engine.dispose(close=False)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run, opts)
     finally:
-        if dispose:
-            await engine.dispose()
+        await engine.dispose()
 
 
 def _manifest(config: Config) -> Manifest:

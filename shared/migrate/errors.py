@@ -27,6 +27,21 @@ def shown(value: object, limit: int = QUOTE_LIMIT) -> str:
     return text[:limit] + "..." if len(value) > limit or len(text) > limit else text
 
 
+def short_checksum(checksum: str) -> str:
+    """A revision's checksum as messages and `migrate log` show it: 12 hex digits."""
+    return checksum.rpartition(":")[2][:12]
+
+
+def checksum_changed(revision: str, path: str, applied: str, now: str) -> str:
+    """The one account of an applied revision whose file changed since (`up` and `check`)."""
+    return (
+        f"revision {revision} ({path}) changed after it was applied (applied "
+        f"{short_checksum(applied)}, file now {short_checksum(now)}); revert the edit and put "
+        f"the change in a new revision, or accept it: migrate resolve --accept {revision} "
+        "--reason '...'"
+    )
+
+
 def did_you_mean(given: object, choices: Iterable[str]) -> str:
     """The words 'did you mean X? ' for the choice closest to a mistyped name (difflib, as Click
     does for commands), or nothing when none is close. Stricter than Click's cutoff (0.6): a

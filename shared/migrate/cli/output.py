@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from shared.migrate.database.progress import Progress
-from shared.migrate.errors import shown
+from shared.migrate.errors import short_checksum, shown
 from shared.migrate.manifest import relative
 
 if TYPE_CHECKING:
@@ -576,7 +576,7 @@ def log(entries: list[LogEntry], as_json: bool) -> None:
                 Cell(e.direction, "green" if e.direction == "up" else "yellow"),
                 str(e.duration_ms),
                 f"{e.os_user}@{e.host} ({e.db_user})",
-                e.checksum.removeprefix("v2:")[:12],
+                short_checksum(e.checksum),
                 "" if e.action == "run" else f"{e.action}: {shown(e.reason or '', 40)}",
             ]
             for e in entries

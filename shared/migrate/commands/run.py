@@ -14,7 +14,13 @@ from shared.migrate.database.session import (
     session_settings,
 )
 from shared.migrate.database.target import Target
-from shared.migrate.errors import ConfigError, MigrateError, RevisionError, shown
+from shared.migrate.errors import (
+    ConfigError,
+    MigrateError,
+    RevisionError,
+    checksum_changed,
+    shown,
+)
 from shared.migrate.history import expressions, plans
 from shared.migrate.history.graph import RevisionGraph, load_graph
 from shared.migrate.history.plans import Step
@@ -318,17 +324,12 @@ def _verify_checksums(graph: RevisionGraph, db: state.DatabaseState, applied: se
         if info is None or entry.checksum == info.checksum or entry.direction != "up":
             continue
         if revision in applied and not recorder.matches(entry.checksum, info.path, info.checksum):
+            where = graph.relative(info.path)
             raise ChecksumMismatch(
                 info.module,
-                f"module '{info.module}' revision {revision} ({graph.relative(info.path)}) "
-                f"changed after it was applied (applied {_short(entry.checksum)}, file now "
-                f"{_short(info.checksum)}); revert the edit and put the change in a new "
-                f"revision, or accept it: migrate resolve --accept {revision} --reason '...'",
+                f"module '{info.module}' "
+                + checksum_changed(revision, where, entry.checksum, info.checksum),
             )
-
-
-def _short(checksum: str) -> str:
-    return checksum.removeprefix("v2:")[:12]
 
 
 def _revisions(graph: RevisionGraph, text: str) -> set[str]:

@@ -51,6 +51,10 @@ class Created:
 class ProofFailed(MigrateError):
     """The revision `create` wrote does not hold up on the shadow database; the file stays."""
 
+    def __init__(self, written: str, message: str) -> None:
+        super().__init__(f"{written} {message}")
+        self.written = written  # the file, relative to the repository
+
 
 # ---- comparing -------------------------------------------------------------------------------
 
@@ -219,7 +223,7 @@ def _prove(
     try:
         fresh = load_graph(manifest)
     except ConfigError as exc:
-        raise ProofFailed(f"{where} was written but cannot be read: {exc}") from exc
+        raise ProofFailed(where, f"was written but cannot be read: {exc}") from exc
     revision = next(r for r in fresh.revisions.values() if r.path == path)
     heads = {head for m in manifest.dependency_closure(module.name) if (head := graph.head(m))}
     executor = Executor.online(conn, fresh, graph.maximal(graph.ancestors(heads)))
@@ -233,17 +237,19 @@ def _prove(
         trace = snapshot(conn, ignored).difference(before)
         if trace:
             raise ProofFailed(
-                f"{where} was written, but its downgrade leaves a trace on the shadow database: "
-                f"{', '.join(trace[:8])}; edit the file so the downgrade undoes them"
+                where,
+                "was written, but its downgrade leaves a trace on the shadow database: "
+                f"{', '.join(trace[:8])}; edit the file so the downgrade undoes them",
             )
         _proof_step(executor, up, "re-upgrade", where)
     left = compare(conn, discovery, mine, _schemas(discovery, module))
     if left is not None:
         assert left.upgrade_ops is not None
         raise ProofFailed(
-            f"{where} was written, but after it the models still differ from the shadow "
+            where,
+            "was written, but after it the models still differ from the shadow "
             f"database (remaining drift: {'; '.join(describe(left.upgrade_ops)[:8])}); edit "
-            "the file to cover them"
+            "the file to cover them",
         )
 
 
@@ -252,8 +258,9 @@ def _proof_step(executor: Executor, step: Step, stage: str, where: str) -> None:
         executor.step(step)
     except RevisionFailed as exc:
         raise ProofFailed(
-            f"{where} was written, but its {stage} fails on the shadow database: "
-            f"{exc.reason}; edit the file (it is kept)"
+            where,
+            f"was written, but its {stage} fails on the shadow database: "
+            f"{exc.reason}; edit the file (it is kept)",
         ) from exc
 
 
@@ -399,7 +406,12 @@ def _break_cycles(creating: ops.OpContainer, dropping: ops.OpContainer) -> None:
     """Tables created together that reference each other in a cycle: create them without the
     cycle's foreign keys, and add those after the last table; on the way back, drop those
     foreign keys before the tables. (Autogenerate already orders the other tables.) Called
-    for the upgrade's new tables, and mirrored for deleted models' tables."""
+    for the upgrade's new tables, and mirrored for deleted models' tables.
+
+    Not `sqlalchemy.schema.sort_tables_and_constraints`: it defers every foreign key of a
+    table in a cycle, so `tickets` <-> `ticket_messages` would also get its key into another
+    module's `accounts` as a separate create_foreign_key (and drop_constraint), and it needs
+    Table objects, which a deleted model's tables no longer have."""
     creates = [o for o in creating.ops if isinstance(o, ops.CreateTableOp)]
     if len(creates) < 2:
         return

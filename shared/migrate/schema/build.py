@@ -183,6 +183,20 @@ def _stair(
     return True
 
 
+def _template_of(graph: RevisionGraph, base: set[str]) -> str:
+    """The template of the state `base` builds: what its revisions run, and the repository's
+    modules they import."""
+    from shared.migrate.schema.imports import imported_sources
+    from shared.migrate.schema.shadow import template_name
+
+    revisions = [graph.revisions[r] for r in base]
+    sources = imported_sources(graph.manifest.root, (r.path for r in revisions))
+    return template_name(
+        [f"{r.revision} {r.module} {r.checksum}" for r in revisions]
+        + [f"imports {line}" for line in sources]
+    )
+
+
 async def on_shadow(
     server: DatabaseURL,
     graph: RevisionGraph,
@@ -195,17 +209,11 @@ async def on_shadow(
     stairway, made on the first run), then `then(connection, built)` on it."""
     from shared.migrate.database import recorder
     from shared.migrate.database.session import Session, with_session
-    from shared.migrate.schema.shadow import SETTINGS, Shadow, in_shadow, template_name
+    from shared.migrate.schema.shadow import SETTINGS, Shadow, in_shadow
 
     settings = graph.manifest.settings
     base = graph.ancestors(targets) - graph.descendants(stairway)
-    template = (
-        template_name(
-            f"{r} {graph.revisions[r].module} {graph.revisions[r].checksum}" for r in base
-        )
-        if base
-        else None
-    )
+    template = _template_of(graph, base) if base else None
     tables_sql = recorder.create_tables(settings, version=False, log=False, log_current=False)
 
     async def work(shadow: Shadow) -> T:
@@ -232,4 +240,4 @@ async def on_shadow(
 
         return await with_session(shadow.url, command, second, settings=SETTINGS)
 
-    return await in_shadow(server, work, template, keep=settings.shadow_templates)
+    return await in_shadow(server, command, work, template, keep=settings.shadow_templates)

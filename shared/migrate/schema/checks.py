@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shared.migrate.database import recorder
+from shared.migrate.errors import checksum_changed
 from shared.migrate.history.config import INI_NAME, expected_locations, in_step
 from shared.migrate.history.graph import RevisionGraph
 from shared.migrate.history.index import Problem
@@ -155,13 +156,12 @@ def integrity_findings(graph: RevisionGraph, db: DatabaseState) -> list[Finding]
         if info is None or entry.direction != "up" or revision not in applied:
             continue
         if not recorder.matches(entry.checksum, info.path, info.checksum):
+            where = graph.relative(info.path)
             found.append(
                 Finding(
                     info.module,
                     "checksum",
-                    f"revision {revision} ({graph.relative(info.path)}) changed after it was "
-                    "applied; revert the edit, or accept it: migrate resolve --accept "
-                    f"{revision} --reason '...'",
+                    checksum_changed(revision, where, entry.checksum, info.checksum),
                 )
             )
     known = db.known_rows(graph)

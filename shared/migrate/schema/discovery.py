@@ -1,5 +1,13 @@
 """Imports the modules' models and works out which module owns each table.
 
+A table belongs to the module whose models created it: for a mapped class, the class's module
+(`mapper.class_.__module__`); for a Core `Table(...)`, the module whose code called it. Both
+are the innermost module of a `models` package on the stack when SQLAlchemy attaches the
+table to the MetaData, so a models module that imports another module's models (run there
+and then, or earlier) never claims their tables. Tables made before discovery (a test suite
+that imported the models itself) are found from the loaded models modules instead: a mapped
+class's table by the class's module, a Core table by the one module whose models hold it.
+
 Tables are named as SQLAlchemy's MetaData keys them: `table`, or `schema.table` outside the
 default schema.
 """
@@ -7,11 +15,17 @@ default schema.
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from types import FrameType
 
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table, event
+from sqlalchemy import inspect as inspect_mapped
+from sqlalchemy.orm import Mapper
 
 from shared.migrate.errors import ConfigError, shown
 from shared.migrate.manifest import Manifest, Module
@@ -58,17 +72,17 @@ def discover(manifest: Manifest, modules: list[Module] | None = None) -> Discove
         sys.path.insert(0, root)
     metadata = load_metadata(manifest.settings.metadata)
     wanted = {m.name for m in modules} if modules is not None else None
-    for module in manifest.ordered():
-        if wanted is not None and module.name not in wanted:
-            continue
-        before = set(metadata.tables)
-        try:
-            _import(module.models, f"module '{module.name}' models")
-        except ConfigError as exc:
-            _two_owners(exc, module.name, manifest.names)
-            raise
-        for table in set(metadata.tables) - before:
-            _OWNERS.setdefault(table, module.name)
+    with _attributing(manifest, metadata):
+        for module in manifest.ordered():
+            if wanted is not None and module.name not in wanted:
+                continue
+            try:
+                _import(module.models, f"module '{module.name}' models")
+            except ConfigError as exc:
+                _two_owners(exc, module.name, manifest.names)
+                raise
+    if set(metadata.tables) - set(_OWNERS):
+        _loaded_before(manifest, metadata)
     stray = sorted(set(metadata.tables) - set(_OWNERS))
     if stray:
         raise ConfigError(
@@ -79,6 +93,70 @@ def discover(manifest: Manifest, modules: list[Module] | None = None) -> Discove
         owners = {t: o for t, o in owners.items() if o in wanted}
     _check_schemas(manifest, metadata, owners)
     return Discovery(metadata=metadata, owners=owners)
+
+
+@contextmanager
+def _attributing(manifest: Manifest, metadata: MetaData) -> Iterator[None]:
+    """While models are imported, note the module of each table attached to `metadata`."""
+    packages = _packages(manifest)
+
+    def attached(table: Table, parent: object) -> None:
+        if parent is metadata:
+            owner = _creator(inspect.currentframe(), packages)
+            if owner is not None:
+                _OWNERS.setdefault(table.key, owner)
+
+    event.listen(Table, "after_parent_attach", attached)
+    try:
+        yield
+    finally:
+        event.remove(Table, "after_parent_attach", attached)
+
+
+def _creator(frame: FrameType | None, packages: list[tuple[str, str]]) -> str | None:
+    """The module whose models package runs the innermost frame of `frame`'s stack."""
+    while frame is not None:
+        owner = _owner_of(str(frame.f_globals.get("__name__", "")), packages)
+        if owner is not None:
+            return owner
+        frame = frame.f_back
+    return None
+
+
+def _loaded_before(manifest: Manifest, metadata: MetaData) -> None:
+    """Attribute the tables already in `metadata` when discovery began, from the models
+    modules loaded then: mapped classes by their module; Core tables held by one module."""
+    packages = _packages(manifest)
+    holders: dict[str, set[str]] = {}
+    for name, loaded in list(sys.modules.items()):
+        where = _owner_of(name, packages)
+        if where is None:
+            continue
+        for value in list(vars(loaded).values()):
+            if isinstance(value, Table) and value.metadata is metadata:
+                holders.setdefault(value.key, set()).add(where)
+            mapper = inspect_mapped(value, raiseerr=False) if isinstance(value, type) else None
+            if not isinstance(mapper, Mapper):
+                continue
+            owner = _owner_of(mapper.class_.__module__, packages)
+            for table in mapper.tables if owner is not None else ():
+                if isinstance(table, Table) and table.metadata is metadata:
+                    _OWNERS.setdefault(table.key, owner)
+    for key, modules in holders.items():
+        if len(modules) == 1:
+            _OWNERS.setdefault(key, modules.pop())
+
+
+def _packages(manifest: Manifest) -> list[tuple[str, str]]:
+    return [(m.models, m.name) for m in manifest.modules]
+
+
+def _owner_of(python_module: str, packages: list[tuple[str, str]]) -> str | None:
+    """The module whose models package holds `python_module`, if any."""
+    for package, module in packages:
+        if python_module == package or python_module.startswith(package + "."):
+            return module
+    return None
 
 
 def _check_schemas(manifest: Manifest, metadata: MetaData, owners: dict[str, str]) -> None:

@@ -1,14 +1,19 @@
 """A throwaway database on the same server, created for one `create`, `check` or `owners` and
 always dropped after it, even when the command is interrupted or terminated.
 
-Its name is `migrate_shadow_<pid>_<random>`, and an "owner" session named after it stays
-connected to the server while it is in use. A shadow whose owner is gone (the process was
-killed) is dropped by the next command that makes one.
+Its name is `migrate_shadow_<pid>_<random>`, and an "owner" session holds an advisory lock
+keyed on that name while it is in use. (The session is also named exactly `migrate shadow
+<name>`, whatever the URL's `application_name` makes of session names, and a session so
+named keeps a shadow too: older versions of the tool, sharing a server with this one, know
+an owner only by that name.) A shadow whose key nobody holds (the process was killed) is
+dropped by the next command that makes one. A shadow dropped under a command all the same (by
+hand) is reported as that, whatever the statement the drop cut short.
 
 Building a long history on a shadow costs what applying it costs. So the state a build
 reaches before the revisions it has to prove is kept as a template database
-(`migrate_template_<key>`), the key being every built revision's checksum (what runs) and the
-tool's versions: the next command with the same history clones it instead of building.
+(`migrate_template_<key>`), the key being every built revision's checksum (what runs), the
+content of the repository's modules they import, and the tool's versions: the next command
+with the same history clones it instead of building.
 At most `shadow_templates` of them are kept (the manifest setting; 0 keeps none).
 """
 
@@ -26,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.db.connect import connect
 from shared.db.url import DatabaseURL
-from shared.migrate.database.session import KEEP_ALIVE
+from shared.migrate.database.session import KEEP_ALIVE, lock_key
 from shared.migrate.database.translate import database_errors
 from shared.migrate.errors import DatabaseError
 
@@ -41,6 +46,7 @@ TEMPLATE_MIN_AGE = 60.0  # seconds: no older clone of it can still be starting
 # a shadow is thrown away: it needs no durable commits (no WAL flush per revision)
 SETTINGS = {**KEEP_ALIVE, "synchronous_commit": "off"}
 OWNER = "migrate shadow "  # + the database's name: the application name of its owner session
+OWNER_LOCK = 0x6D736864  # "mshd": the first half of the advisory lock key its owner holds
 
 
 @dataclass
@@ -77,17 +83,17 @@ def template_name(lines: Iterable[str]) -> str:
 
 async def in_shadow(
     server: DatabaseURL,
+    command: str,
     work: Callable[[Shadow], Awaitable[T]],
     template: str | None = None,
     keep: int = 3,
 ) -> T:
     """Create a shadow database on `server` (cloned from `template` when it exists), call
-    `work` with it, drop it."""
+    `work` with it, drop it. `command` names the verb in errors."""
     import asyncpg
 
-    name = f"{PREFIX}{os.getpid()}_{uuid.uuid4().hex[:8]}"
     with database_errors(server):
-        owner = await connect(server, application_name=OWNER + name, settings=KEEP_ALIVE)
+        owner, name = await _owner(server)
     try:
         with database_errors(server):
             await _sweep(owner)
@@ -103,7 +109,7 @@ async def in_shadow(
                     ) from exc
         try:
             shadow = Shadow(server.with_database(name), template, created_by, owner, server, keep)
-            return await work(shadow)
+            return await _unless_gone(owner, server, name, command, work(shadow))
         finally:
             with database_errors(server):
                 await asyncio.shield(
@@ -111,6 +117,71 @@ async def in_shadow(
                 )
     finally:
         await owner.close(timeout=5)
+
+
+async def _owner(server: DatabaseURL) -> tuple[asyncpg.Connection, str]:
+    """The owner session and the new shadow's name, whose key it holds from before the
+    database exists (so no sweep sees the one without the other) until it ends."""
+    while True:
+        name = f"{PREFIX}{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        owner = await connect(server, application_name=OWNER + name, settings=KEEP_ALIVE)
+        try:
+            key = lock_key(name)
+            if await owner.fetchval("SELECT pg_try_advisory_lock($1, $2)", OWNER_LOCK, key):
+                # the name exactly, whatever the URL's application_name made of it: a `migrate`
+                # older than this one, sharing the server, knows an owner only by that
+                await owner.execute(f"SET application_name = '{OWNER}{name}'")
+                return owner, name
+        except BaseException:
+            owner.terminate()
+            raise
+        await owner.close(timeout=5)  # the key of a live shadow's name: pick another name
+
+
+async def _unless_gone(
+    owner: asyncpg.Connection, server: DatabaseURL, name: str, command: str, work: Awaitable[T]
+) -> T:
+    """What `work` returns, once the shadow is known to have outlived it; else the one error
+    that explains the failure, whatever statement the drop cut short."""
+    try:
+        result = await work
+    except Exception as exc:
+        if await _gone(owner, name):
+            raise _dropped(server, name, command, exc) from exc
+        raise
+    if await _gone(owner, name):  # a cut stairway can end normally, its findings made of the cut
+        raise _dropped(server, name, command)
+    return result
+
+
+async def _gone(owner: asyncpg.Connection, name: str) -> bool:
+    """Whether the shadow is gone, or going: DROP DATABASE ends the sessions on it before it
+    commits, under an exclusive lock on it. False when the owner cannot tell."""
+    import asyncpg
+
+    try:
+        return bool(
+            await owner.fetchval(
+                "SELECT NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) OR EXISTS ("
+                "SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.objid "
+                "WHERE l.locktype = 'object' AND l.classid = 'pg_database'::regclass "
+                "AND l.mode = 'AccessExclusiveLock' AND l.granted AND d.datname = $1)",
+                name,
+            )
+        )
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        return False
+
+
+def _dropped(
+    server: DatabaseURL, name: str, command: str, cause: BaseException | None = None
+) -> DatabaseError:
+    written = getattr(cause, "written", None)  # a file `create` wrote before proving it there
+    left = f"{written} was written but not proved: delete it, then " if written else ""
+    return DatabaseError(
+        f"the shadow database {name} on {server.display()} was dropped by another process "
+        f"while `migrate {command}` was using it; {left}run `migrate {command}` again"
+    )
 
 
 async def _clone(owner: asyncpg.Connection, name: str, template: str) -> dict[str, str] | None:
@@ -215,16 +286,26 @@ async def _close(conn: asyncpg.Connection) -> None:
 
 
 async def _sweep(owner: asyncpg.Connection) -> None:
-    """Drop shadow databases left by processes that died (no owner session), where allowed."""
+    """Drop shadow databases left by processes that died (nobody holds their key, and no
+    session has their owner's exact name, as an older version's owner does), where allowed.
+    The databases are read before the locks: an owner locks before it creates."""
     import asyncpg
 
-    orphans = await owner.fetch(
-        "SELECT d.datname FROM pg_database d "
-        "WHERE d.datname LIKE 'migrate\\_shadow\\_%' AND pg_has_role(d.datdba, 'USAGE') "
-        "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a "
+    shadows = await owner.fetch(
+        "SELECT d.datname FROM pg_database d WHERE d.datname LIKE 'migrate\\_shadow\\_%' "
+        "AND pg_has_role(d.datdba, 'USAGE') AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a "
         f"WHERE a.application_name = '{OWNER}' || d.datname)"
     )
-    for (name,) in orphans:
+    held = {  # advisory locks of every database of the server: owners connect anywhere
+        key
+        for (key,) in await owner.fetch(
+            "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND objsubid = 2 AND classid = $1::bigint::oid",
+            OWNER_LOCK,
+        )
+    }
+    orphans = [name for (name,) in shadows if lock_key(name) & 0xFFFFFFFF not in held]
+    for name in orphans:
         try:
             await owner.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         except asyncpg.PostgresError:

@@ -266,8 +266,12 @@ def migrated_database(
         if module not in _migrate_templates:
             name = f"migrate_test_template_{uuid.uuid4().hex[:12]}"
             _admin(migrate_server_url, f'CREATE DATABASE "{name}"')
-            Migrator(migrate_manifest, migrate_server_url.with_database(name)).up(module=module)
-            _admin(migrate_server_url, f'ALTER DATABASE "{name}" IS_TEMPLATE true')
+            try:
+                Migrator(migrate_manifest, migrate_server_url.with_database(name)).up(module=module)
+                _admin(migrate_server_url, f'ALTER DATABASE "{name}" IS_TEMPLATE true')
+            except BaseException:  # a build that failed (or was interrupted) is not kept
+                _admin(migrate_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                raise
             _migrate_templates[module] = name
         name = f"migrate_test_{uuid.uuid4().hex[:12]}"
         _admin(
