@@ -424,8 +424,10 @@ def reset(
     ] = False,
     lock_wait: LockWait = None,
 ) -> None:
-    """Development only: drop everything in the database, then apply every module. Refuses a
-    database that is not on this machine unless it is named with --database."""
+    """Development only: empty the database, then apply every module.
+
+    Drops every schema with all it holds. Refuses a database that is not on this machine
+    unless it is named with --database."""
     from shared.migrate import commands
     from shared.migrate.cli import output
 
