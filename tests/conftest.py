@@ -108,6 +108,26 @@ def database_url(
         database_pool.give_back(name)
 
 
+@pytest.fixture
+def other_database(database_pool: pg.DatabasePool) -> Iterator[str]:
+    """A second empty database on the test server."""
+    name = database_pool.take()
+    try:
+        yield database_pool.url(name)
+    finally:
+        database_pool.give_back(name)
+
+
+@pytest.fixture
+def third_database(database_pool: pg.DatabasePool) -> Iterator[str]:
+    """A third empty database on the test server."""
+    name = database_pool.take()
+    try:
+        yield database_pool.url(name)
+    finally:
+        database_pool.give_back(name)
+
+
 @dataclass
 class Run:
     code: int

@@ -155,16 +155,6 @@ def test_a_replica_killed_mid_revision_does_not_block_the_next_one(project: Proj
     assert "511100000001" in pg.version_rows(project.database_url)
 
 
-@pytest.fixture
-def other_database(server_url: str) -> Iterator[str]:
-    name = f"t_other_{uuid.uuid4().hex[:12]}"
-    pg.execute(server_url, f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        pg.execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.mark.deploy
 def test_the_lock_holder_named_is_in_this_database(project: Project, other_database: str) -> None:
     elsewhere = holders.start("advisory", other_database, 30, "holder-elsewhere")

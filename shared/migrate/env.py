@@ -83,6 +83,9 @@ def options(manifest: Manifest, metadata: Any) -> dict[str, Any]:
 def _run(connection: Connection, opts: dict[str, Any]) -> None:
     owned = not connection.in_transaction()  # a caller's transaction is theirs to end
     context.configure(connection=connection, **opts)
+    _refuse_replaced(
+        connection, _manifest(context.config), context.get_context().get_current_heads()
+    )
     wrapped = _newest_first(context.get_context().opts)
     if wrapped:  # configure() takes the command's step function as `fn`
         context.configure(connection=connection, **opts, **wrapped)
@@ -91,6 +94,32 @@ def _run(connection: Connection, opts: dict[str, Any]) -> None:
     if owned and connection.in_transaction():
         # a step-less run leaves the read of the version table open; never carry it over
         connection.commit()
+
+
+def _refuse_replaced(connection: Connection, manifest: Manifest, rows: tuple[str, ...]) -> None:
+    """A database still inside revisions that others replaced (a squash, an adopted history)
+    is `migrate up`'s to move: plain Alembic does not see the replaced files, and reads such a
+    database as if it were moved already; it must not guess."""
+    from alembic.util import CommandError
+
+    from shared.migrate.database.state import moved_onto
+    from shared.migrate.history.graph import load_graph
+
+    if not rows:
+        return
+    graph = load_graph(manifest)
+    if not graph.replacing:
+        return
+    moved = moved_onto(connection, manifest.settings, sorted(graph.replacing))
+    reached = graph.reached(rows, moved.__contains__)
+    inside = sorted(graph.inside(reached))
+    if inside:
+        at = ", ".join(sorted(graph.maximal(reached & graph.covered(inside[0]))))
+        raise CommandError(
+            f"the database is at revision {at}, which {', '.join(inside)} replaced; run "
+            "`migrate up` first (it moves the database onto the revisions that replace it), "
+            "then alembic"
+        )
 
 
 def _newest_first(given: dict[str, Any]) -> dict[str, Any]:

@@ -38,7 +38,9 @@ DURATION_UNITS = {"ms": 0.001, "s": 1.0, "min": 60.0, "h": 3600.0, None: 1.0}
 DURATION_KEYS = ("lock_timeout", "statement_timeout", "lock_wait")
 TIMEOUT_KEYS = ("lock_timeout", "statement_timeout")  # PostgreSQL's: at most INT_MAX ms
 PG_TIMEOUT_MAX_MS = 2**31 - 1
-TOP_KEYS = {"settings", "modules"}
+TOP_KEYS = {"settings", "modules", "adopted"}
+ADOPTED_KEYS = {"name", "versions"}
+REPLACED_FOLDER = "replaced"  # in a module's versions directory: the revisions a squash replaced
 
 
 @dataclass(frozen=True)
@@ -90,10 +92,20 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class Adopted:
+    """The single-application history `migrate adopt` replaced with the modules' baselines:
+    kept (out of plain Alembic's sight) for the databases still inside it."""
+
+    name: str  # what its revisions are logged and reported under
+    versions: Path
+
+
+@dataclass(frozen=True)
 class Manifest:
     path: Path
     settings: Settings
     modules: tuple[Module, ...]
+    adopted: Adopted | None = None
 
     @property
     def root(self) -> Path:
@@ -232,9 +244,33 @@ def parse_manifest(path: Path, data: Any) -> Manifest:
         raise ConfigError(f"{where}: 'modules' must be a non-empty list of modules")
     modules = tuple(_parse_module(path.parent, raw, i, where) for i, raw in enumerate(raw_modules))
     _check_unique(modules, where)
-    manifest = Manifest(path=path, settings=settings, modules=modules)
+    adopted = _parse_adopted(path.parent, data.get("adopted"), modules, where)
+    manifest = Manifest(path=path, settings=settings, modules=modules, adopted=adopted)
     _check_dependencies(manifest, where)
     return manifest
+
+
+def _parse_adopted(root: Path, raw: Any, modules: tuple[Module, ...], where: str) -> Adopted | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: 'adopted' must be a mapping with 'name' and 'versions'")
+    _no_unknown_keys(raw, ADOPTED_KEYS, f"{where} adopted")
+    name = _string(raw, "name", "legacy", f"{where}: adopted")
+    if not NAME_PATTERN.match(name):
+        raise ConfigError(f"{where}: adopted.name {_quoted(name)} must match [a-z][a-z0-9_]*")
+    if name in {m.name for m in modules} | {m.branch for m in modules}:
+        raise ConfigError(
+            f"{where}: adopted.name '{name}' is also a module's name or branch; rename it"
+        )
+    versions = _inside(root, _string(raw, "versions", "", f"{where}: adopted"), "adopted.versions")
+    if not _is_dir(versions):
+        raise ConfigError(
+            f"{where}: adopted.versions '{shown(relative(versions, root))}' is not a directory; "
+            "restore it (the databases still inside the adopted history need its files) or "
+            "fix the path"
+        )
+    return Adopted(name, versions)
 
 
 def _no_unknown_keys(data: dict[Any, Any], allowed: set[str], where: str) -> None:

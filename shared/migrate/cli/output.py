@@ -224,6 +224,9 @@ def progress() -> Progress:
 
 
 def _line(step: Step) -> str:
+    if step.kind == "move":  # no script runs: the database ran what these revisions replace
+        onto = ", ".join(step.together)
+        return f"Moving onto {onto} (they replace revisions the database ran)"
     verb = "Applying" if step.direction == "up" else "Unapplying"
     return f"{verb} {step.module} {step.revision} {shown(step.message)}"
 
@@ -258,6 +261,8 @@ def run_summary(result: RunResult, direction: str, as_json: bool = False) -> Non
                         "revision": s.revision,
                         "message": s.message,
                         "seconds": s.seconds,
+                        "kind": s.kind,
+                        "together": list(s.together),
                     }
                     for s in result.steps
                 ],
@@ -278,7 +283,10 @@ def run_summary(result: RunResult, direction: str, as_json: bool = False) -> Non
         verb = "apply" if direction == "up" else "unapply"
         say(f"Would {verb}:")
         for s in result.steps:
-            say(f"  {s.module} {s.revision} {shown(s.message)}")
+            if s.kind == "move":
+                say(f"  move onto {', '.join(s.together)} (no script runs)")
+            else:
+                say(f"  {s.module} {s.revision} {shown(s.message)}")
         return
     if result.tidied:
         say(

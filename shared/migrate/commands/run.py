@@ -87,12 +87,13 @@ def up(
         wanted = [module] if module else list(manifest.modules)
         default = {head for m in wanted if (head := graph.head(m))}
     if sql:
-        applied = graph.ancestors(_revisions(graph, start)) if start else set()
+        reached = graph.reached(_revisions(graph, start), lambda _: True) if start else set()
+        applied = graph.applied(reached)
         targets = planner.up_targets(graph, revision, module, applied) if revision else default
-        plan = plans.upgrade_plan(graph, applied, targets)
+        plan = plans.upgrade_plan(graph, reached, targets)
         from shared.migrate.database.executor import render_sql
 
-        text = render_sql(graph, plan, graph.maximal(applied), fresh=not start)
+        text = render_sql(graph, plan, graph.maximal(reached), fresh=not start)
         return RunResult(steps=plan, sql=text)
     if start:
         raise ConfigError("--from only goes with --sql; a live database says where it is")
@@ -105,10 +106,12 @@ def up(
         applied = db.applied(graph)
         db = await _verified(session, graph, db, applied)
         targets = planner.up_targets(graph, revision, module, applied) if revision else default
-        plan = plans.upgrade_plan(graph, applied, targets)
-        return await _execute(session, graph, db, applied, plan, options)
+        plan = plans.upgrade_plan(graph, db.reached(graph), targets)
+        return await _execute(session, graph, db, plan, options)
 
-    return _migrating(target, "up", options, work, lock=not options.plan)
+    return _migrating(
+        target, "up", options, work, lock=not options.plan, also=tuple(graph.replacing)
+    )
 
 
 def down(
@@ -133,6 +136,7 @@ def down(
         module = _down_module(graph, applied, named or _module_of(graph, revision))
         if module is None:
             return RunResult(steps=[])
+        moves = _moves_before_down(graph, db)
         removed = planner.down_removals(graph, revision, module, applied, db.recency())
         plan = plans.removal_plan(graph, applied, removed)
         others = [s for s in plan if s.module != module.name]
@@ -142,9 +146,11 @@ def down(
                 + ", ".join(f"{s.module} {s.revision}" for s in others)
                 + " which depend on it; roll those back first or pass --cascade"
             )
-        return await _execute(session, graph, db, applied, plan, options)
+        return await _execute(session, graph, db, [*moves, *plan] if plan else [], options)
 
-    return _migrating(target, "down", options, work, lock=not options.plan)
+    return _migrating(
+        target, "down", options, work, lock=not options.plan, also=tuple(graph.replacing)
+    )
 
 
 @dataclass(frozen=True)
@@ -234,6 +240,7 @@ def _migrating(
     work: Callable[[Session, state.DatabaseState], Awaitable[T]],
     *,
     lock: bool,
+    also: tuple[str, ...] = (),
 ) -> T:
     """Open the session with the migration's timeouts, take the lock, read the state, work."""
     settings = target.manifest.settings
@@ -249,24 +256,40 @@ def _migrating(
         session.watch.threshold = max(0.05, min(1.0, lock_timeout / 2)) if lock_timeout else 1.0
         if lock:
             await session.lock(settings, wait, options.progress.waiting)
-        return await work(session, await state.read_state(session.conn, settings))
+        db = await state.read_state(session.conn, settings, also=also)
+        return await work(session, db)
 
     return run_session(
         target.url, command, run, settings=session_settings(lock_timeout, statement_timeout)
     )
 
 
+def _moves_before_down(graph: RevisionGraph, db: state.DatabaseState) -> list[Step]:
+    """A database at the top of a replaced range is moved onto what replaced it before a
+    step down; one inside a range (it ran only some of it) cannot go down from there."""
+    reached = db.reached(graph)
+    moves = plans.moves(graph, reached)
+    moved = {name for step in moves for name in step.together}
+    partly = sorted(graph.inside(reached) - moved)
+    if partly:
+        at = ", ".join(r for r in db.known_rows(graph) if r in graph.replaced)
+        raise RevisionError(
+            f"the database is inside the revisions that {partly[0]} replaces (at {at}); run "
+            "`migrate up` first: it runs the rest of them and moves the database onto it"
+        )
+    return moves
+
+
 async def _execute(
     session: Session,
     graph: RevisionGraph,
     db: state.DatabaseState,
-    applied: set[str],
     plan: list[Step],
     options: RunOptions,
 ) -> RunResult:
     """Show the plan, or run it one committed revision at a time."""
     rows = set(db.known_rows(graph))
-    untidy = bool(graph.implied(rows, applied))
+    untidy = bool(graph.implied(rows, graph.ancestors(rows)))
     if options.plan or not (plan or untidy):
         return RunResult(steps=plan, planned_only=options.plan)
     from shared.migrate.database.runner import run_plan

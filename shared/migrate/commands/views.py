@@ -32,7 +32,7 @@ def status(target: Target) -> state.Status:
     settings = target.manifest.settings
 
     async def work(session: Session) -> state.DatabaseState:
-        return await state.read_state(session.conn, settings)
+        return await state.read_state(session.conn, settings, also=tuple(graph.replacing))
 
     return state.status(graph, run_session(target.url, "status", work))
 
@@ -72,7 +72,8 @@ def _applied(target: Target, graph: RevisionGraph) -> set[str] | None:
             return None
 
         async def read(session: Session) -> state.DatabaseState:
-            return await state.read_state(session.conn, target.manifest.settings)
+            settings = target.manifest.settings
+            return await state.read_state(session.conn, settings, also=tuple(graph.replacing))
 
         async def quick() -> state.DatabaseState:
             return await asyncio.wait_for(with_session(url, "history", read), timeout=3)

@@ -25,7 +25,7 @@ from shared.migrate.database.session import Watch
 from shared.migrate.database.translate import server_message, sqlstate
 from shared.migrate.errors import ConfigError, MigrateError, shown
 from shared.migrate.history.graph import Revision, RevisionGraph
-from shared.migrate.history.plans import Step
+from shared.migrate.history.plans import MOVE, Step
 from shared.migrate.history.scripts import load_script
 
 if TYPE_CHECKING:
@@ -200,6 +200,8 @@ class Executor:
         return f"the {done} revision(s) before it in this run are committed (of {total})"
 
     def _apply(self, step: Step, note: str, attempt: int) -> Step:
+        if step.kind == MOVE:
+            return self._move(step)
         info = self.graph.revisions[step.revision]
         fn = self._function(info, step.direction)
         rows = self._rows_after(step)
@@ -245,6 +247,69 @@ class Executor:
         self.rows = self.normal = rows
         return replace(step, seconds=time.monotonic() - started)
 
+    def _move(self, step: Step) -> Step:
+        """Record the revisions of a move as applied, with no script run: the database ran
+        all that they replace. Each one's kept catalog is checked first; a difference stops
+        the move, and nothing changes."""
+        graph = self.graph
+        self.current, self.phase = step, RUNNING
+        started = time.monotonic()
+        with self.context.begin_transaction():
+            if not self.context.as_sql:
+                self._check_catalogs(step.together)
+            after = self.applied | graph.ancestors(step.together)
+            rows = graph.maximal(after)
+            entries = tuple(
+                recorder.Entry(
+                    graph.revisions[name].module,
+                    name,
+                    "up",
+                    graph.revisions[name].checksum,
+                    action=self._move_action(name),
+                    reason=f"replaces {_range(graph, name)}",
+                )
+                for name in step.together
+            )
+            self._write(recorder.record(self.rows, rows, entries))
+            self.phase = COMMITTING
+        self.current = self.phase = None
+        self.applied, self.rows, self.normal = after, rows, rows
+        return replace(step, seconds=time.monotonic() - started)
+
+    def _move_action(self, name: str) -> str:
+        adopted = self.graph.manifest.adopted
+        tops = self.graph.revisions[name].replaces
+        if adopted is not None and any(
+            self.graph.revisions[t].module == adopted.name for t in tops
+        ):
+            return "adopted"
+        return "replaced"
+
+    def _check_catalogs(self, names: tuple[str, ...]) -> None:
+        from shared.migrate.database.catalog import Catalog, snapshot
+        from shared.migrate.history.revisionfile import read_expected
+
+        conn = self.context.connection
+        assert conn is not None
+        live: Catalog | None = None
+        for name in names:
+            info = self.graph.revisions[name]
+            kept = read_expected(info.path)
+            if kept is None:
+                continue
+            live = live or snapshot(conn, _bookkeeping(self.settings))
+            expected = Catalog(frozenset(kept))
+            differences = live.around(expected).difference(expected)
+            if differences:
+                raise MoveRefused(
+                    f"module '{info.module}': the database is not what revision {name} "
+                    f"({self.graph.relative(info.path)}) builds, so it is not moved onto it: "
+                    + "; ".join(differences[:10])
+                    + (f" and {len(differences) - 10} more" if len(differences) > 10 else "")
+                    + "; nothing was changed; make the database match (or fix the revision), "
+                    "then run the command again"
+                )
+
     def _rows_after(self, step: Step) -> set[str]:
         """The version rows once `step` is done, worked out from the revision's own edges (a
         plan never skips a dependency, so this is exact)."""
@@ -280,6 +345,22 @@ class Executor:
             conn = self.context.connection
             assert conn is not None
             recorder.write(conn, self.settings, change)
+
+
+class MoveRefused(MigrateError):
+    """A database that is not what the revisions it would be moved onto build."""
+
+
+def _range(graph: RevisionGraph, name: str) -> str:
+    """What a replacing revision replaces, for the log: how many, up to which."""
+    tops = graph.revisions[name].replaces
+    count = len(graph.replacing.get(name, ()))
+    return f"{count} revision(s) up to {', '.join(tops)}"
+
+
+def _bookkeeping(settings: Any) -> set[str]:
+    schema = settings.version_table_schema or "public"
+    return {f"{schema}.{settings.version_table}", f"{schema}.{settings.log_table}"}
 
 
 def failure_note(in_block: bool, note: str, code: str | None = None) -> str:

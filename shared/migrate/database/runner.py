@@ -127,7 +127,7 @@ async def _committed(session: Session, graph: RevisionGraph, step: Step) -> bool
             await reader.execute("SELECT pg_terminate_backend($1)", pid)
             if not await _ended(reader, pid, 5.0):
                 return None
-        db = await state.read_state(reader, graph.manifest.settings)
+        db = await state.read_state(reader, graph.manifest.settings, also=tuple(graph.replacing))
         applied = db.applied(graph)
         return (step.revision in applied) == (step.direction == "up")
     except Exception:

@@ -14,6 +14,7 @@ from shared.migrate.manifest import Manifest, Module, Settings
 
 if TYPE_CHECKING:
     import asyncpg
+    from sqlalchemy.engine import Connection
 
 
 class Logged(NamedTuple):
@@ -46,7 +47,19 @@ class DatabaseState:
         return [r for r in self.rows if r not in graph.revisions]
 
     def applied(self, graph: RevisionGraph) -> set[str]:
-        return graph.ancestors(self.known_rows(graph))
+        """What is applied: what it ran, and a revision that replaced revisions once all of
+        those are (see RevisionGraph.applied)."""
+        return graph.applied(self.reached(graph))
+
+    def reached(self, graph: RevisionGraph) -> set[str]:
+        """What the database ran (replaced revisions included): its rows and all they build
+        on, read with the log where a replacement makes the rows alone ambiguous."""
+        return graph.reached(self.known_rows(graph), self.moved)
+
+    def moved(self, revision: str) -> bool:
+        """Whether the log says `revision` was applied (run, or moved onto) last."""
+        entry = self.log.get(revision)
+        return entry is not None and entry.direction == "up"
 
     def recency(self) -> dict[str, int]:
         """Revision -> id of its newest log entry (a larger id is more recent)."""
@@ -71,15 +84,22 @@ _ENTRIES = "ARRAY(SELECT ARRAY[revision, module, direction, checksum, id::text] 
 
 
 async def read_state(
-    conn: asyncpg.Connection, settings: Settings, *, full: bool = False
+    conn: asyncpg.Connection,
+    settings: Settings,
+    *,
+    full: bool = False,
+    also: tuple[str, ...] = (),
 ) -> DatabaseState:
-    """The version rows and the log (in full, or the digest and the rows' entries); nothing
-    is created. One statement once both tables exist, as they do after the first `up`."""
+    """The version rows and the log (in full, or the digest and the entries of the rows and
+    of the revisions in `also`); nothing is created. One statement once both tables exist, as
+    they do after the first `up`."""
     import asyncpg
 
     vt, lt = settings.qualified(settings.version_table), settings.qualified(settings.log_table)
     latest = _LATEST.format(lt=lt, extra=", action")
     where = "" if full else f" WHERE revision IN (SELECT version_num FROM {vt})"
+    if also and not full:  # replacing revisions: the log says whether a database moved on
+        where += " OR revision = ANY($1::text[])"
     try:
         row = await conn.fetchrow(
             f"WITH latest AS ({latest}) "
@@ -88,7 +108,8 @@ async def read_state(
             # in the order the CTE yields (sorted): should it ever differ, the digest just
             # does not match, and every entry is read and checked one by one
             + ", (SELECT md5(string_agg(revision || ' ' || checksum, ',')) "
-            "FROM latest WHERE direction = 'up')"
+            "FROM latest WHERE direction = 'up')",
+            *([list(also)] if also and not full else []),
         )
         assert row is not None
         return DatabaseState(tuple(row[0]), _log(row[1]), True, True, True, row[2], full)
@@ -117,6 +138,24 @@ async def read_state(
         )
         log = _log(await conn.fetchval(query))
     return DatabaseState(rows, log, has_version, has_log, log_current)
+
+
+def moved_onto(conn: Connection, settings: Settings, names: list[str]) -> set[str]:
+    """Which of `names` the log says were applied last (plain Alembic's env, on its own
+    SQLAlchemy connection: whether a database was moved onto a replacing revision)."""
+    from sqlalchemy import text
+
+    lt = settings.qualified(settings.log_table)
+    if not names or conn.execute(text("SELECT to_regclass(:t)"), {"t": lt}).scalar() is None:
+        return set()
+    rows = conn.execute(
+        text(
+            f'SELECT DISTINCT ON (revision COLLATE "C") revision, direction FROM {lt} '
+            'WHERE revision = ANY(:names) ORDER BY revision COLLATE "C", id DESC'
+        ),
+        {"names": names},
+    )
+    return {revision for revision, direction in rows if direction == "up"}
 
 
 def _log(rows: list[list[str]]) -> dict[str, Logged]:
@@ -155,10 +194,14 @@ def status(graph: RevisionGraph, state: DatabaseState) -> Status:
     manifest = graph.manifest
     known = state.known_rows(graph)
     unknown = state.unknown_rows(graph)
-    applied = graph.ancestors(known)
-    implied = tuple(sorted(graph.implied(known, applied)))
+    reached = state.reached(graph)
+    # rows plain Alembic cannot upgrade from (replaced ones are a move's to clear, not tidying's)
+    implied = tuple(
+        sorted(r for r in graph.implied(known, graph.ancestors(known)) if r not in graph.replaced)
+    )
     owner_of = {rev: state.log[rev].module if rev in state.log else "?" for rev in unknown}
-    positions = [_position(graph, m, applied, owner_of) for m in manifest.modules]
+    via = _via_old_revisions(graph, reached)
+    positions = [_position(graph, m, reached, owner_of, via) for m in manifest.modules]
     for name in sorted({o for o in owner_of.values()} - set(manifest.names)):
         theirs = tuple(r for r, o in owner_of.items() if o == name)
         positions.append(
@@ -167,8 +210,23 @@ def status(graph: RevisionGraph, state: DatabaseState) -> Status:
     return Status(positions, implied, tuple(unknown))
 
 
+def _via_old_revisions(graph: RevisionGraph, reached: set[str]) -> dict[str, tuple[str, ...]]:
+    """Module -> the replaced revisions its database stands at, for a module that has to be
+    moved onto the revisions that replaced them (`up` does it)."""
+    found: dict[str, tuple[str, ...]] = {}
+    for name in graph.inside(reached):
+        module = graph.revisions[name].module
+        at = graph.maximal(reached & graph.covered(name))
+        found[module] = tuple(sorted({*found.get(module, ()), *at}))
+    return found
+
+
 def _position(
-    graph: RevisionGraph, module: Module, applied: set[str], owner_of: dict[str, str]
+    graph: RevisionGraph,
+    module: Module,
+    applied: set[str],
+    owner_of: dict[str, str],
+    via: dict[str, tuple[str, ...]],
 ) -> Position:
     mine = graph.members.get(module.name, [])
     done = {r for r in mine if r in applied}
@@ -177,6 +235,8 @@ def _position(
     theirs = tuple(r for r, owner in owner_of.items() if owner == module.name)
     if theirs:
         state, current, pending = "unknown revision", (*current, *theirs), None
+    elif module.name in via:  # inside (or at the top of) what its revisions replace
+        state, current = "behind, via old revisions", (*current, *via[module.name])
     elif not mine:
         state = "no revisions"
     elif pending == 0:

@@ -7,14 +7,14 @@ Built from the revision index (no revision file is executed). Edges are `down_re
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cached_property
 from pathlib import Path
 
 from shared.migrate.errors import ConfigError, MultipleHeads, shown
 from shared.migrate.history import index
 from shared.migrate.history.index import Revision
-from shared.migrate.manifest import Manifest, Module
+from shared.migrate.manifest import REPLACED_FOLDER, Manifest, Module
 
 __all__ = ["Revision", "RevisionGraph", "load_graph"]
 
@@ -34,7 +34,14 @@ class RevisionGraph:
         self.revisions: dict[str, Revision] = {rev.revision: rev for rev in listed}
         for clash in index.clashes(manifest, listed):  # a name that would mean two revisions
             raise ConfigError(clash.detail)
+        self.replaced = {r for r, info in self.revisions.items() if info.replaced}
         self._resolve_dependencies()
+        self.replacing: dict[str, frozenset[str]] = {}  # a revision -> the revisions it replaces
+        self.replacers: dict[str, list[str]] = {}  # a replaced revision -> what replaces it
+        # a revision's depends_on as its file gave them, where a replaced one was remapped
+        self.original_depends: dict[str, tuple[str, ...]] = {}
+        if self.replaced or any(r.replaces for r in listed):
+            self._replacements()
         self.members: dict[str, list[str]] = {m.name: [] for m in manifest.modules}
         self.children: dict[str, list[str]] = {r: [] for r in self.revisions}
         self.dependents: dict[str, list[str]] = {r: [] for r in self.revisions}
@@ -42,15 +49,18 @@ class RevisionGraph:
         children, dependents = self.children, self.dependents
         for rev in revisions_of.values():
             name = rev.revision
-            self.members.setdefault(rev.module, []).append(name)
+            if not rev.replaced:
+                self.members.setdefault(rev.module, []).append(name)
             for parent in rev.parents:
                 found = revisions_of.get(parent)
-                if found is None or found.module != rev.module:
+                if found is None or found.module != rev.module or found.replaced != rev.replaced:
                     self._bad_parent(rev, parent, found)
                 children[parent].append(name)
                 dependents[parent].append(name)
             for above in rev.depends_on:
                 dependents[above].append(name)
+            for top in rev.replaces:  # it comes after what it replaces, and implies it
+                dependents[top].append(name)
         self._check_acyclic()
 
     # ---- building ------------------------------------------------------------------------
@@ -64,7 +74,11 @@ class RevisionGraph:
         ]
         if not pending:
             return
-        labels = {label: r.revision for r in known.values() for label in r.branch_labels}
+        labels = {  # a replacing revision takes its module's label again: the live one wins
+            label: r.revision
+            for r in sorted(known.values(), key=lambda r: not r.replaced)
+            for label in r.branch_labels
+        }
         for rev in pending:
             resolved: list[str] = []
             for dep in rev.depends_on:
@@ -79,8 +93,75 @@ class RevisionGraph:
                     resolved.append(target)
             self.revisions[rev.revision] = rev._replace(depends_on=tuple(resolved))
 
+    def _replacements(self) -> None:
+        """What each replacing revision replaces: the revisions it names and all they build on
+        (their parents, among the replaced revisions); a live revision that depends on a
+        replaced one depends on what replaced it (Django's loader remaps them the same way)."""
+        revisions = self.revisions
+        for rev in revisions.values():
+            if not rev.replaces:
+                continue
+            where = self.relative(rev.path)
+            covered: set[str] = set()
+            stack = list(rev.replaces)
+            while stack:
+                name = stack.pop()
+                if name in covered:
+                    continue
+                found = revisions.get(name)
+                if found is None or not found.replaced:
+                    raise ConfigError(
+                        f"{where}: revision {rev.revision} replaces '{shown(name)}', which is "
+                        "not a revision in a replaced folder (a module's migrations/"
+                        f"{REPLACED_FOLDER}/, or the adopted history); fix replaces, or move "
+                        "that file there"
+                    )
+                covered.add(name)
+                stack.extend(p for p in found.parents if p in self.replaced)
+            self.replacing[rev.revision] = frozenset(covered)
+            for name in covered:
+                self.replacers.setdefault(name, []).append(rev.revision)
+        for name in sorted(self.replaced - set(self.replacers)):
+            raise ConfigError(
+                f"{self.relative(revisions[name].path)}: revision {name} is in a replaced folder "
+                "but no revision replaces it; list it in a revision's replaces, or move the "
+                "file back into its versions directory"
+            )
+        for rev in list(revisions.values()):
+            if rev.replaced or not any(d in self.replaced for d in rev.depends_on):
+                continue
+            self.original_depends[rev.revision] = rev.depends_on
+            remapped: list[str] = []
+            for dep in rev.depends_on:
+                for target in self._live_replacers(dep) if dep in self.replaced else [dep]:
+                    if target not in remapped:
+                        remapped.append(target)
+            revisions[rev.revision] = rev._replace(depends_on=tuple(remapped))
+
+    def _live_replacers(self, name: str) -> list[str]:
+        """The live revisions that (through replacements of replacements) replace `name`."""
+        found: list[str] = []
+        for replacer in self.replacers.get(name, []):
+            if self.revisions[replacer].replaced:
+                found += [r for r in self._live_replacers(replacer) if r not in found]
+            elif replacer not in found:
+                found.append(replacer)
+        return found
+
     def _bad_parent(self, rev: Revision, parent: str, other: Revision | None) -> None:
         where = self.relative(rev.path)
+        if other is not None and other.replaced and not rev.replaced:
+            raise ConfigError(
+                f"{where}: revision {rev.revision} builds on {parent}, which revision "
+                f"{', '.join(self.replacers.get(parent, ['?']))} replaced; plain Alembic cannot "
+                "follow a down_revision into a replaced folder: squash up to the head, or move "
+                f"{parent} back"
+            )
+        if other is not None and rev.replaced and not other.replaced:
+            raise ConfigError(
+                f"{where}: replaced revision {rev.revision} builds on {parent}, which is not "
+                "replaced; move it into the same replaced folder"
+            )
         if other is None:
             raise ConfigError(
                 f"{where}: down_revision '{shown(parent)}' of revision {rev.revision} "
@@ -95,9 +176,7 @@ class RevisionGraph:
     def _check_acyclic(self) -> None:
         """A revision that is its own ancestor (through down_revision or depends_on) would make
         every plan wrong: refuse the history, naming a revision in the loop."""
-        waiting = {
-            r: len(info.parents) + len(info.depends_on) for r, info in self.revisions.items()
-        }
+        waiting = {r: _above(info) for r, info in self.revisions.items()}
         ready = [r for r, count in waiting.items() if count == 0]
         dependents = self.dependents
         seen = 0
@@ -146,9 +225,7 @@ class RevisionGraph:
             for revs in self._by_module.values()
             for i, rev in enumerate(reversed(revs))
         }
-        waiting = {
-            r: len(info.parents) + len(info.depends_on) for r, info in self.revisions.items()
-        }
+        waiting = {r: _above(info) for r, info in self.revisions.items()}
 
         def key(r: str) -> tuple[int, int, str]:
             return (module_index.get(self.revisions[r].module, len(module_index)), local[r], r)
@@ -168,8 +245,13 @@ class RevisionGraph:
     # ---- reading -------------------------------------------------------------------------
 
     def of_module(self, module: str) -> list[Revision]:
-        """The module's revisions, newest first (each after everything that builds on it)."""
-        return self._by_module.get(module, [])
+        """The module's revisions, newest first (each after everything that builds on it);
+        not those it replaced (see `replaced_of`)."""
+        return [r for r in self._by_module.get(module, []) if not r.replaced]
+
+    def replaced_of(self, owner: str) -> list[Revision]:
+        """The replaced revisions of a module (or of the adopted history), newest first."""
+        return [r for r in self._by_module.get(owner, []) if r.replaced]
 
     def heads(self, module: str) -> list[str]:
         return sorted(r for r in self.members.get(module, []) if not self.children[r])
@@ -188,8 +270,16 @@ class RevisionGraph:
         """The revisions and everything they build on, through parents and depends_on; with
         `beyond` (a set closed under ancestry, such as what is applied), only what lies
         outside it."""
+        return self._walk(revisions, lambda info: info.depends_on, beyond or set())
+
+    def _walk(
+        self,
+        revisions: Iterable[str],
+        depends: Callable[[Revision], Iterable[str]],
+        stop: set[str],
+    ) -> set[str]:
+        """The revisions and all they build on: their parents and what `depends` names."""
         seen: set[str] = set()
-        stop = beyond if beyond is not None else set()
         stack = [r for r in revisions if r in self.revisions and r not in stop]
         while stack:
             rev = stack.pop()
@@ -198,7 +288,7 @@ class RevisionGraph:
             seen.add(rev)
             info = self.revisions[rev]
             stack.extend(p for p in info.parents if p not in stop)
-            stack.extend(d for d in info.depends_on if d not in stop)
+            stack.extend(d for d in depends(info) if d not in stop)
         return seen
 
     def descendants(self, revisions: Iterable[str], within: set[str] | None = None) -> set[str]:
@@ -214,8 +304,61 @@ class RevisionGraph:
         return seen
 
     def maximal(self, applied: set[str]) -> set[str]:
-        """The version rows for an applied set: the revisions no other applied one implies."""
+        """The version rows for an applied set: the revisions no other applied one implies
+        (a replacing revision implies what it replaces)."""
         return {r for r in applied if not any(d in applied for d in self.dependents[r])}
+
+    # ---- replaced revisions ----------------------------------------------------------------
+
+    def reached(self, rows: Iterable[str], moved: Callable[[str], bool]) -> set[str]:
+        """What a database whose version rows are `rows` ran: they and all they build on. A
+        revision that depends on a replaced one (its file predates the replacement) stands on
+        what replaced it only once the database was moved onto that (`moved`, from the log):
+        the same rows mean the replaced revision on a database that never was."""
+        if not self.original_depends:
+            return self.ancestors(rows)
+
+        def depends(info: Revision) -> list[str]:
+            found: list[str] = []
+            for dep in self.original_depends.get(info.revision, info.depends_on):
+                live = self._live_replacers(dep) if dep in self.replaced else []
+                found += live if live and all(moved(s) for s in live) else [dep]
+            return found
+
+        return self._walk(rows, depends, set())
+
+    def applied(self, reached: set[str]) -> set[str]:
+        """What is applied on a database that ran `reached`: that, and a replacing revision
+        once everything it replaces is (a database at the top of a replaced range is at the
+        revision that replaced it)."""
+        applied = set(reached)
+        grew = bool(self.replacing)
+        while grew:
+            grew = False
+            for name, covered in self.replacing.items():
+                if name not in applied and covered <= applied:
+                    applied |= self.ancestors([name])
+                    grew = True
+        return applied
+
+    def covered(self, name: str) -> set[str]:
+        """Every revision `name` replaces, and what those replaced in turn."""
+        found = set(self.replacing.get(name, ()))
+        for inner in list(found):
+            if inner in self.replacing:
+                found |= self.covered(inner)
+        return found
+
+    def inside(self, reached: set[str]) -> set[str]:
+        """The live replacing revisions a database that reached `reached` (its rows and all
+        they build on) still has to be moved onto: it ran some or all of what they replace."""
+        return {
+            name
+            for name in self.replacing
+            if not self.revisions[name].replaced
+            and name not in reached
+            and self.covered(name) & reached
+        }
 
     def implied(self, rows: Iterable[str], applied: set[str]) -> set[str]:
         """The version rows another applied revision already implies (a tidy table has none)."""
@@ -230,3 +373,9 @@ class RevisionGraph:
     def relative(self, path: Path) -> str:
         """A revision file's path as messages name it."""
         return self.manifest.relative(path)
+
+
+def _above(info: Revision) -> int:
+    """How many revisions must come before it: its parents, what it depends on, and the
+    revisions it replaces."""
+    return len(info.parents) + len(info.depends_on) + len(info.replaces)

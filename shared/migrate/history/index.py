@@ -27,15 +27,15 @@ from typing import Any, NamedTuple
 
 from shared.migrate.errors import ConfigError, shown
 from shared.migrate.history.scripts import load_script, syntax_error
-from shared.migrate.manifest import Manifest, Module, relative
+from shared.migrate.manifest import REPLACED_FOLDER, Manifest, Module, relative
 
 CACHE_NAME = "migrate-index.marshal"
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 # the coarsest timestamp a file system keeps (FAT's 2 s; Linux stamps from a clock of one tick,
 # at most 10 ms): a file changed more recently than this may change again unseen in its tick
 TRUST_MARGIN_NS = 2_000_000_000
 CHECKSUM_PREFIX = "v2:"
-HEADER_FIELDS = ("revision", "down_revision", "branch_labels", "depends_on")
+HEADER_FIELDS = ("revision", "down_revision", "branch_labels", "depends_on", "replaces")
 
 
 class Revision(NamedTuple):
@@ -46,13 +46,15 @@ class Revision(NamedTuple):
     """
 
     revision: str
-    module: str
+    module: str  # the module, or the adopted history's name
     parents: tuple[str, ...]
     depends_on: tuple[str, ...]
     message: str
     location: str  # the file's path
     branch_labels: tuple[str, ...]
     checksum: str
+    replaces: tuple[str, ...] = ()  # the revisions it replaces (with all they build on)
+    replaced: bool = False  # kept in a replaced folder: run only to leave a replaced range
 
     @property
     def path(self) -> Path:
@@ -69,11 +71,14 @@ class Problem:
 
 
 def scan(manifest: Manifest, modules: list[Module] | None = None) -> list[Revision]:
-    """Every revision file of `modules` (default: all), each read once; the first bad file
+    """Every revision file of `modules` (default: all), each read once, with the revisions
+    they replaced (each module's `replaced/` folder, the adopted history); the first bad file
     raises ConfigError."""
     found: list[Revision] = []
     for module in modules if modules is not None else manifest.modules:
         found += _scan_module(manifest.root, module, None)
+    if modules is None:
+        found += _scan_adopted(manifest, None)
     return found
 
 
@@ -83,10 +88,27 @@ def scan_all(manifest: Manifest) -> tuple[list[Revision], list[Problem]]:
     problems: list[Problem] = []
     for module in manifest.modules:
         found += _scan_module(manifest.root, module, problems)
+    found += _scan_adopted(manifest, problems)
     for path in legacy_files(manifest):
         problems.append(Problem("-", "stray file", outside_versions(manifest, path)))
     problems += clashes(manifest, found)
     return found, problems
+
+
+def _scan_module(root: Path, module: Module, problems: list[Problem] | None) -> list[Revision]:
+    """The module's revisions, and those it replaced (its versions directory's `replaced/`)."""
+    found = _scan(root, module.versions, module.name, False, problems)
+    replaced = module.versions / REPLACED_FOLDER
+    if replaced.is_dir():
+        found += _scan(root, replaced, module.name, True, problems)
+    return found
+
+
+def _scan_adopted(manifest: Manifest, problems: list[Problem] | None) -> list[Revision]:
+    adopted = manifest.adopted
+    if adopted is None:
+        return []
+    return _scan(manifest.root, adopted.versions, adopted.name, True, problems)
 
 
 def clashes(manifest: Manifest, revisions: list[Revision]) -> list[Problem]:
@@ -107,6 +129,15 @@ def clashes(manifest: Manifest, revisions: list[Revision]) -> list[Problem]:
         for rev_id, revs in by_id.items()
         if len(revs) > 1
     ]
+    for replaced in (False, True):  # a replacing revision takes its module's label again
+        found += _label_clashes(manifest, [r for r in revisions if r.replaced is replaced], by_id)
+    return found
+
+
+def _label_clashes(
+    manifest: Manifest, revisions: list[Revision], by_id: dict[str, list[Revision]]
+) -> list[Problem]:
+    found: list[Problem] = []
     labelled: dict[str, Revision] = {}
     for rev in revisions:
         if len(by_id[rev.revision]) > 1:
@@ -114,7 +145,9 @@ def clashes(manifest: Manifest, revisions: list[Revision]) -> list[Problem]:
         for label in rev.branch_labels:
             where = manifest.relative(rev.path)
             name = f"branch label '{shown(label)}'"
-            if label in by_id:
+            if label in by_id and not (rev.replaces and by_id[label][0].replaced):
+                # (a replacing revision may carry a replaced id as a label: plain Alembic then
+                # resolves a depends_on on that revision to the one that replaced it)
                 other = manifest.relative(by_id[label][0].path)
                 detail = f"{name} of {where} is also the id of revision {label} ({other})"
                 found.append(Problem(rev.module, "duplicate label", f"{detail}; rename the label"))
@@ -150,18 +183,22 @@ def checksum_of(path: Path) -> str:
     return _checksum(_parse(path, path.parent))
 
 
-def _scan_module(root: Path, module: Module, problems: list[Problem] | None) -> list[Revision]:
-    cache_path = module.versions / "__pycache__" / CACHE_NAME
+def _scan(
+    root: Path, directory: Path, owner: str, replaced: bool, problems: list[Problem] | None
+) -> list[Revision]:
+    """The revision files of one directory, attributed to `owner` (a module, or the adopted
+    history), through the directory's cache."""
+    cache_path = directory / "__pycache__" / CACHE_NAME
     cached = _read_cache(cache_path)
     fresh: dict[str, tuple[Any, ...]] = {}
     revisions: list[Revision] = []
     try:
-        entries = sorted(os.scandir(module.versions), key=lambda e: e.name)
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
     except OSError as exc:
         raise ConfigError(
-            f"module '{module.name}': cannot read its versions directory ({exc.strerror})"
+            f"'{owner}': cannot read its versions directory {relative(directory, root)} "
+            f"({exc.strerror})"
         ) from None
-    name_of = module.name
     now = time.time_ns()  # before any file is read: an entry's files were read after it
     for entry in entries:
         name = entry.name
@@ -179,14 +216,25 @@ def _scan_module(root: Path, module: Module, problems: list[Problem] | None) -> 
                 if problems is None:
                     raise
                 kind = "stray file" if "declares no revision" in str(exc) else "revision file"
-                problems.append(Problem(name_of, kind, str(exc)))
+                problems.append(Problem(owner, kind, str(exc)))
                 continue
-        if row[11]:  # a file that had to be executed is never cached
+        if row[12]:  # a file that had to be executed is never cached
             fresh[name] = row
         # row: size, mtime, ctime, inode, read at, revision, parents, labels, depends_on,
-        # message, checksum, static
+        # replaces, message, checksum, static
         revisions.append(
-            Revision(row[5], name_of, row[6], row[8], row[9], entry.path, row[7], row[10])
+            Revision(
+                row[5],
+                owner,
+                row[6],
+                row[8],
+                row[10],
+                entry.path,
+                row[7],
+                row[11],
+                row[9],
+                replaced,
+            )
         )
     if fresh != cached:
         _write_cache(cache_path, fresh)
@@ -202,7 +250,7 @@ def _settled(row: tuple[Any, ...]) -> bool:
 
 
 def _read(path: Path, root: Path) -> tuple[Any, ...]:
-    """(revision, parents, branch_labels, depends_on, message, checksum, static)."""
+    """(revision, parents, branch_labels, depends_on, replaces, message, checksum, static)."""
     tree = _parse(path, root)
     values = _static_header(tree)
     static = values is not None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from shared.migrate.errors import ConfigError
+from shared.migrate.errors import ConfigError, shown
 from shared.migrate.manifest import Manifest, Module
 
 SLUG_LIMIT = 40
@@ -74,3 +74,42 @@ def slug(message: str) -> str:
     if len(text) > SLUG_LIMIT:
         text = text[:SLUG_LIMIT].rsplit("_", 1)[0] + "_"
     return text or "revision"
+
+
+# ---- what a replacing revision builds, kept beside it ----------------------------------------
+
+EXPECTED_SUFFIX = ".catalog.json"
+EXPECTED_FORMAT = 1
+
+
+def expected_path(path: Path) -> Path:
+    """Where the catalog a replacing revision builds is kept: beside it, `<file>.catalog.json`
+    (written by adopt, baseline and squash; proved by check)."""
+    return path.with_name(path.stem + EXPECTED_SUFFIX)
+
+
+def read_expected(path: Path) -> list[tuple[str, str, str]] | None:
+    """The catalog kept beside the revision file at `path`, or None when there is none."""
+    import json
+
+    try:
+        data = json.loads(expected_path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"{expected_path(path).name}: cannot be read ({shown(str(exc), 120)}); restore it "
+            "from version control"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != EXPECTED_FORMAT:
+        raise ConfigError(f"{expected_path(path).name}: not a catalog this version can read")
+    return [(str(k), str(n), str(d)) for k, n, d in data.get("objects", [])]
+
+
+def write_expected(path: Path, rows: list[list[str]]) -> Path:
+    import json
+
+    target = expected_path(path)
+    text = json.dumps({"format": EXPECTED_FORMAT, "objects": rows}, indent=1) + "\n"
+    target.write_text(text, encoding="utf-8")
+    return target

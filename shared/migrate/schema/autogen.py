@@ -23,6 +23,7 @@ from sqlalchemy import ForeignKeyConstraint, Table, text
 from sqlalchemy.dialects.postgresql.named_types import DOMAIN, NamedType
 
 from shared.db.url import DatabaseURL
+from shared.migrate.database.catalog import snapshot
 from shared.migrate.database.executor import Executor, RevisionFailed
 from shared.migrate.database.session import run_async
 from shared.migrate.errors import ConfigError, MigrateError
@@ -31,7 +32,6 @@ from shared.migrate.history.graph import RevisionGraph, load_graph
 from shared.migrate.history.plans import Step
 from shared.migrate.manifest import Module
 from shared.migrate.schema.build import Built, bookkeeping, heads_of, on_shadow
-from shared.migrate.schema.catalog import snapshot
 from shared.migrate.schema.discovery import Discovery, discover
 
 if TYPE_CHECKING:

@@ -8,11 +8,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from shared.migrate.database.catalog import snapshot
 from shared.migrate.database.executor import Executor, RevisionFailed
 from shared.migrate.history.graph import RevisionGraph
 from shared.migrate.history.plans import Step, upgrade_plan
 from shared.migrate.manifest import Module
-from shared.migrate.schema.catalog import snapshot
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

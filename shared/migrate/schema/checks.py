@@ -165,7 +165,9 @@ def integrity_findings(graph: RevisionGraph, db: DatabaseState) -> list[Finding]
                 )
             )
     known = db.known_rows(graph)
-    implied = sorted(set(known) - graph.maximal(graph.ancestors(known)))
+    implied = sorted(
+        r for r in graph.implied(known, graph.ancestors(known)) if r not in graph.replaced
+    )
     if implied:
         found.append(
             Finding(

@@ -14,12 +14,12 @@ from typing import Any
 
 from shared.db.url import DatabaseURL
 from shared.migrate.commands import RunOptions, Target, down, up
+from shared.migrate.database.catalog import SNAPSHOT_SQL, Catalog, kept
 from shared.migrate.database.progress import Progress
 from shared.migrate.database.state import read_state
 from shared.migrate.history.graph import RevisionGraph, load_graph
 from shared.migrate.manifest import Manifest
 from shared.migrate.schema.build import Built
-from shared.migrate.schema.catalog import SNAPSHOT_SQL, Catalog, kept
 
 QUIET = RunOptions(progress=Progress(), lock_wait=30.0)
 
@@ -146,7 +146,7 @@ class Migrator:
         return [r.revision for r in reversed(self.graph.of_module(name))]
 
     def applied(self) -> set[str]:
-        state = self._run(lambda conn: read_state(conn, self.manifest.settings))
+        state = self._run(lambda conn: read_state(conn, self.manifest.settings, full=True))
         return set(state.applied(self.graph))
 
     def current(self, module: str) -> tuple[str, ...]:

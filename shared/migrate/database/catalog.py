@@ -1,4 +1,5 @@
-"""A snapshot of a database's schema from the catalog, to prove a downgrade leaves no trace.
+"""A snapshot of a database's schema from the catalog: to prove a downgrade leaves no trace, a
+squash or a baseline builds what it replaces, and a database is what a move expects.
 
 Objects are compared by name and definition (never by oid), so a table dropped and created
 again compares equal. The version and log tables are left out: their rows change by design.
@@ -37,6 +38,19 @@ LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
   AND {_SYSTEM}
 UNION ALL
+SELECT 'column order', n.nspname || '.' || c.relname, string_agg(a.attname, ', ' ORDER BY a.attnum)
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND {_SYSTEM}
+GROUP BY n.nspname, c.relname
+UNION ALL
+SELECT 'comment', n.nspname || '.' || c.relname || coalesce('.' || a.attname, ''), d.description
+FROM pg_description d JOIN pg_class c ON d.classoid = 'pg_class'::regclass AND d.objoid = c.oid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid AND d.objsubid > 0
+WHERE {_SYSTEM}
+UNION ALL
 SELECT 'constraint', n.nspname || '.' || coalesce(c.relname, t.typname) || '.' || k.conname,
        pg_get_constraintdef(k.oid)
 FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace
@@ -62,7 +76,9 @@ WHERE t.typtype IN ('e', 'd', 'r', 'c') AND {_SYSTEM}
   AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
 UNION ALL
 SELECT 'function', n.nspname || '.' || p.proname || '('
-       || pg_get_function_identity_arguments(p.oid) || ')', md5(coalesce(p.prosrc, ''))
+       || pg_get_function_identity_arguments(p.oid) || ')',
+       CASE WHEN p.prokind IN ('f', 'p') THEN md5(pg_get_functiondef(p.oid))
+            ELSE md5(coalesce(p.prosrc, '')) END
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE {_SYSTEM} AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid
   AND d.deptype = 'e')
@@ -98,6 +114,24 @@ class Catalog:
             lines.append(f"{'+' if key not in old else '-'} {kind} {_short(name)}")
         return lines
 
+    def around(self, expected: Catalog) -> Catalog:
+        """This catalog's objects that `expected` names, or that belong to a relation it
+        names (a column, index, constraint, trigger or comment on one of its tables): what to
+        hold against `expected` when the rest of the database is none of its business."""
+        names = {(kind, name) for kind, name, _ in expected.objects}
+        relations = {name for kind, name in names if kind in _RELATIONS}
+        return Catalog(
+            frozenset(
+                (kind, name, detail)
+                for kind, name, detail in self.objects
+                if (kind, name) in names or _part_of(kind, name, detail, relations)
+            )
+        )
+
+    def rows(self) -> list[list[str]]:
+        """The objects as JSON-able rows, sorted."""
+        return [list(row) for row in sorted(self.objects)]
+
 
 def snapshot(conn: Connection, ignored: set[str]) -> Catalog:
     """Every user-visible schema object; `ignored` names tables (schema.table) to leave out,
@@ -127,6 +161,8 @@ def _part_of(kind: str, name: str, detail: str | None, tables: set[str]) -> bool
     """Whether an object belongs to one of `tables` (qualified names)."""
     if kind in ("column", "constraint", "trigger"):
         return name.rpartition(".")[0] in tables
+    if kind in ("column order", "comment"):
+        return name in tables or name.rpartition(".")[0] in tables
     if kind == "index" and detail:
         return any(f" ON {t} " in detail or f" ON ONLY {t} " in detail for t in tables)
     return False
