@@ -19,6 +19,7 @@ CACHE_FORMAT = 1
 NAME_LIMIT = 63  # PostgreSQL's identifier length; names become labels, paths and identifiers
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,62}\Z")
 MODULE_KEYS = {"name", "path", "models", "versions", "branch", "depends_on", "schema"}
+MODULE_KEYS |= {"lint", "lint_from"}  # migrate lint: see the block at the end
 SETTINGS_KEYS = {
     "version_table",
     "version_table_schema",
@@ -36,7 +37,7 @@ SETTINGS_KEYS = {
 DURATION_PATTERN = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|min|h)?\Z")
 DURATION_UNITS = {"ms": 0.001, "s": 1.0, "min": 60.0, "h": 3600.0, None: 1.0}
 DURATION_KEYS = ("lock_timeout", "statement_timeout", "lock_wait")
-TOP_KEYS = {"settings", "modules"}
+TOP_KEYS = {"settings", "modules", "lint"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class Module:
     versions: Path
     depends_on: tuple[str, ...]
     schema: str | None = None  # the PostgreSQL schema this module owns, if any
+    lint_from: str | None = None  # migrate lint judges this revision and those after it
+    lint: tuple[tuple[str, str], ...] = ()  # rule -> level, over the project's
 
     def models_file(self, root: Path) -> Path | None:
         """Where the models module lives in the repository, if it does."""
@@ -92,6 +95,7 @@ class Manifest:
     path: Path
     settings: Settings
     modules: tuple[Module, ...]
+    lint: tuple[tuple[str, str], ...] = ()  # rule -> level for every module (migrate lint)
 
     @property
     def root(self) -> Path:
@@ -212,7 +216,9 @@ def parse_manifest(path: Path, data: Any) -> Manifest:
         raise ConfigError(f"{where}: 'modules' must be a non-empty list of modules")
     modules = tuple(_parse_module(path.parent, raw, i, where) for i, raw in enumerate(raw_modules))
     _check_unique(modules, where)
-    manifest = Manifest(path=path, settings=settings, modules=modules)
+    manifest = Manifest(
+        path=path, settings=settings, modules=modules, lint=lint_levels(data.get("lint"), where)
+    )
     _check_dependencies(manifest, where)
     return manifest
 
@@ -326,6 +332,8 @@ def _parse_module(root: Path, raw: Any, index: int, where: str) -> Module:
         versions=versions,
         depends_on=tuple(depends_on),
         schema=schema,
+        lint_from=_lint_from(raw.get("lint_from"), key),
+        lint=lint_levels(raw.get("lint"), key),
     )
 
 
@@ -411,3 +419,35 @@ def _find_cycle(manifest: Manifest, name: str, path: list[str], where: str) -> N
     module = next(m for m in manifest.modules if m.name == name)
     for dep in module.depends_on:
         _find_cycle(manifest, dep, [*path, name], where)
+
+
+# ---- migrate lint: rule levels (project and module) and where a module's lint starts --------
+# The rule names are checked by lint itself (schema/lint), which knows them.
+
+LINT_LEVELS = ("error", "warning", "off")
+
+
+def lint_levels(raw: Any, key: str) -> tuple[tuple[str, str], ...]:
+    """`lint: {rule: error|warning|off}`, as pairs."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{key}: 'lint' must map rule names to error, warning or off")
+    pairs = []
+    for rule, level in raw.items():
+        if level is False:
+            level = "off"  # YAML reads a bare `off` as false
+        if not isinstance(rule, str) or level not in LINT_LEVELS:
+            raise ConfigError(
+                f"{key}: lint rule '{shown(rule)}' must be set to error, warning or off"
+            )
+        pairs.append((rule, str(level)))
+    return tuple(pairs)
+
+
+def _lint_from(raw: Any, key: str) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not raw:
+        raise ConfigError(f"{key}: lint_from must be a revision id")
+    return raw

@@ -548,6 +548,52 @@ def check(
 
 
 @app.command()
+def lint(
+    branch: Branch = None,
+    all_revisions: Annotated[
+        bool,
+        typer.Option(
+            "--all-revisions", help="Also the revisions the database has applied already."
+        ),
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only revision files added or changed since this git ref."),
+    ] = None,
+    static: Annotated[
+        bool,
+        typer.Option(
+            "--static", help="Do not connect: judge the SQL alone, every revision, unmeasured."
+        ),
+    ] = False,
+    show_silenced: Annotated[
+        bool, typer.Option("--show-silenced", help="Also list what silences and levels hide.")
+    ] = False,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", help="text, or github (workflow annotations on the op. call's line)."
+        ),
+    ] = "text",
+    shadow_url: ShadowUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Judge pending revisions for what locks or rewrites hot tables or breaks running code,
+    measured on a shadow database. Exit 1 on any error-level finding."""
+    from shared.migrate.cli import output
+    from shared.migrate.commands.lint import LintOptions
+    from shared.migrate.commands.lint import lint as run
+
+    if fmt not in ("text", "github"):
+        _call(lambda: _refuse(f"--format must be text or github, not '{fmt[:20]}'"))
+    options = LintOptions(branch, all_revisions, since, static, shadow_url)
+    report = _call(lambda: run(state.target(), options))
+    output.lint(report, "json" if as_json else fmt, show_silenced)
+    if report.errors:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
 def merge(
     branch: Annotated[
         str,
