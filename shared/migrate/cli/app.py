@@ -542,7 +542,8 @@ def check(
     result = _call(lambda: commands.check(state.target(), shadow_url, all_revisions=all_revisions))
     name = _call(lambda: state.module_name(branch))
     found = [f for f in result.findings if name is None or f.module in (name, "-")]
-    output.findings(found, as_json)
+    warned = [f for f in result.warnings if name is None or f.module == name]
+    output.findings(found, as_json, warned)
     if found:
         raise typer.Exit(EXIT_FAILED)
 

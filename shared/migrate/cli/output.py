@@ -314,6 +314,7 @@ def created(result: CreateResult, root: Path, as_json: bool = False) -> None:
                 "revision": result.revision,
                 "depends_on": list(result.depends_on),
                 "changes": list(result.changes),
+                "lint": [_finding_json(f) for f in result.lint],
             }
         )
         return
@@ -325,6 +326,10 @@ def created(result: CreateResult, root: Path, as_json: bool = False) -> None:
         say(f"  {change}", _change_style(change))
     if result.depends_on:
         say(f"  depends on {', '.join(result.depends_on)}")
+    if result.lint:
+        say("  lint (migrate lint):")
+    for finding in result.lint:
+        lint_finding(finding, "    ")
 
 
 def _change_style(change: str) -> str:
@@ -516,7 +521,8 @@ def owners(data: OwnershipMap, module: str | None, as_json: bool) -> None:
         say(f"unowned: {t} (in the database, owned by no module; left alone)", "yellow")
 
 
-def findings(items: list[Finding], as_json: bool) -> None:
+def findings(items: list[Finding], as_json: bool, warnings: Sequence[Finding] = ()) -> None:
+    """`check`: the findings that fail it, then the warnings (lint's) that do not."""
     if as_json:
         show_json(
             {
@@ -524,15 +530,18 @@ def findings(items: list[Finding], as_json: bool) -> None:
                 "findings": [
                     {"module": f.module, "kind": f.kind, "detail": f.detail} for f in items
                 ],
+                "warnings": [
+                    {"module": f.module, "kind": f.kind, "detail": f.detail} for f in warnings
+                ],
             }
         )
         return
+    rows: list[list[str | Cell]] = [[f.module, Cell(f.kind, "red"), f.detail] for f in items]
+    rows += [[f.module, Cell("warning", "yellow"), f.detail] for f in warnings]
+    if rows:
+        show_table(["MODULE", "KIND", "DETAIL"], rows)
     if not items:
         say("All checks passed.", "bold green")
-        return
-    show_table(
-        ["MODULE", "KIND", "DETAIL"], [[f.module, Cell(f.kind, "red"), f.detail] for f in items]
-    )
 
 
 def log(entries: list[LogEntry], as_json: bool) -> None:

@@ -116,8 +116,16 @@ def _attach(
                 if _kind(sample.sql) == kind:
                     taken[key] = sample.measured
                     break
-        result.append(replace(statement, measured=taken.get(key)))
+        found = taken.get(key)
+        if found is not None and kind_of(statement) == "TruncateStmt":
+            # TRUNCATE gives the table a new, empty file: nothing is copied
+            found = replace(found, rewrites=(), indexes=())
+        result.append(replace(statement, measured=found))
     return result
+
+
+def kind_of(statement: Statement) -> str:
+    return type(statement.node).__name__
 
 
 def _kind(sql: str) -> str:
@@ -203,7 +211,7 @@ def facts(measured: Measured) -> str:
     for table in measured.rewrites:
         indexes = [i for i in measured.indexes if i != table]
         count = len(indexes)
-        also = f" (and its {count} index{'es' if count > 1 else ''})" if count else ""
+        also = {0: "", 1: " (and its index)"}.get(count, f" (and its {count} indexes)")
         parts.append(f"rewrites {table}{also}")
     parts += [f"scans {t}" for t in measured.scans if t not in measured.rewrites]
     return ", ".join(parts) if parts else "takes no lock on a table that existed before"

@@ -75,7 +75,7 @@ RULES = _rules(
         "a new foreign key is validated by scanning the table while both tables are locked "
         "against writes (SHARE ROW EXCLUSIVE)",
         "add it NOT VALID, then ALTER TABLE ... VALIDATE CONSTRAINT in a later revision",
-        ("adding-foreign-key-constraint",),
+        ("adding-foreign-key-constraint", "constraint-missing-not-valid"),
         "scan",
     ),
     Rule(
@@ -93,7 +93,7 @@ RULES = _rules(
         "UNIQUE or EXCLUDE added to an existing table builds its index under ACCESS EXCLUSIVE",
         "CREATE UNIQUE INDEX CONCURRENTLY (in autocommit_block()), then ADD CONSTRAINT ... "
         "UNIQUE USING INDEX (an exclusion constraint has no safe way)",
-        ("disallowed-unique-constraint",),
+        ("disallowed-unique-constraint", "constraint-missing-not-valid"),
     ),
     Rule(
         "adding-primary-key-constraint",
@@ -102,7 +102,11 @@ RULES = _rules(
         "under ACCESS EXCLUSIVE",
         "CREATE UNIQUE INDEX CONCURRENTLY (in autocommit_block()), then ADD CONSTRAINT ... "
         "PRIMARY KEY USING INDEX",
-        ("adding-primary-key-constraint", "adding-serial-primary-key-field"),
+        (
+            "adding-primary-key-constraint",
+            "adding-serial-primary-key-field",
+            "constraint-missing-not-valid",
+        ),
     ),
     Rule(
         "require-concurrent-index-creation",
@@ -261,8 +265,9 @@ RULES = _rules(
         "ban-alter-domain-with-add-constraint",
         "error",
         "ALTER DOMAIN ... ADD CONSTRAINT checks every column of that domain, in every table, "
-        "under lock",
-        "add it NOT VALID, then ALTER DOMAIN ... VALIDATE CONSTRAINT in a later revision",
+        "under lock (and its VALIDATE later does the same)",
+        "put the CHECK on the tables' columns instead: ADD CONSTRAINT ... NOT VALID, then "
+        "VALIDATE CONSTRAINT in a later revision",
         ("ban-alter-domain-with-add-constraint",),
     ),
     # ---- hygiene ----
@@ -406,6 +411,19 @@ LOCK_MODES = {
     8: "ACCESS EXCLUSIVE",
 }
 NAME_LIMIT = 63
+# statements that name new things (PostgreSQL's scanner cuts a long name before the parser
+# sees it, so names are read from the scanner's tokens)
+NAMING = {
+    "CreateStmt",
+    "IndexStmt",
+    "AlterTableStmt",
+    "CreateEnumStmt",
+    "CreateDomainStmt",
+    "ViewStmt",
+    "CreateSeqStmt",
+    "RenameStmt",
+    "CreateTableAsStmt",
+}
 
 
 @dataclass(frozen=True)
@@ -480,6 +498,8 @@ def _judge(statement: Statement, ctx: Context) -> Iterator[Hit]:
                 "transaction",
             )
     yield from _lock_timeout(statement, node, kind, ctx)
+    if kind in NAMING:
+        yield from _long_names(statement)
 
 
 # ---- names ------------------------------------------------------------------------------------
@@ -554,6 +574,13 @@ def _alter_table(statement: Statement, node: Any, ctx: Context) -> Iterator[Hit]
     existing = table not in ctx.created
     for cmd in node.cmds or ():
         sub = cmd.subtype
+        idempotent = sub in (T.AT_AddColumn, T.AT_DropColumn, T.AT_DropConstraint)
+        if not statement.in_transaction and not (idempotent and cmd.missing_ok):
+            yield Hit(
+                "prefer-robust-stmts",
+                statement,
+                f"ALTER TABLE {table} runs outside the transaction and cannot run twice",
+            )
         if sub == T.AT_AddColumn:
             yield from _types(statement, cmd.def_)
             if existing:
@@ -731,9 +758,6 @@ def _types(statement: Statement, column: Any) -> Iterator[Hit]:
         yield Hit(rule, statement, f"{where} is {_shown_type(type_name)}")
     if name in SERIALS:
         yield Hit("prefer-identity", statement, f"{where} is {name}")
-    colname = getattr(column, "colname", None)
-    if colname:
-        yield from _long_name(statement, colname)
 
 
 def _shown_type(type_name: Any) -> str:
@@ -743,23 +767,31 @@ def _shown_type(type_name: Any) -> str:
     return f"{shown_name}({', '.join(mods)})" if mods else shown_name
 
 
-def _long_name(statement: Statement, name: str | None) -> Iterator[Hit]:
-    if name and len(name.encode()) > NAME_LIMIT:
-        yield Hit(
-            "identifier-too-long",
-            statement,
-            f"'{shown(name)}' is {len(name.encode())} bytes; PostgreSQL keeps {NAME_LIMIT}",
-        )
+def _long_names(statement: Statement) -> Iterator[Hit]:
+    from pglast.parser import scan
+
+    raw = statement.sql.encode()
+    for token in scan(statement.sql):
+        if token.name != "IDENT":
+            continue
+        name = raw[token.start : token.end + 1].decode(errors="replace")
+        size = len(name.strip('"').encode())
+        if size > NAME_LIMIT:
+            yield Hit(
+                "identifier-too-long",
+                statement,
+                f"'{shown(name)}' is {size} bytes; PostgreSQL keeps the first {NAME_LIMIT}",
+            )
 
 
 def _create_table(statement: Statement, node: Any, ctx: Context) -> Iterator[Hit]:
     ctx.created.add(relation_key(node.relation))
-    yield from _long_name(statement, node.relation.relname)
+    temporary = node.relation.relpersistence == "t"
+    if not statement.in_transaction and not node.if_not_exists and not temporary:
+        yield _not_robust(statement, "CREATE TABLE", "IF NOT EXISTS")
     for element in node.tableElts or ():
         if type(element).__name__ == "ColumnDef":
             yield from _types(statement, element)
-        elif type(element).__name__ == "Constraint":
-            yield from _long_name(statement, element.conname)
 
 
 def _create_table_as(statement: Statement, node: Any, ctx: Context) -> Iterator[Hit]:
@@ -772,9 +804,10 @@ def _index(statement: Statement, node: Any, ctx: Context) -> Iterator[Hit]:
     if node.idxname:
         schema = node.relation.schemaname
         ctx.created_indexes.add(f"{schema}.{node.idxname}" if schema else node.idxname)
-        yield from _long_name(statement, node.idxname)
+    if not node.if_not_exists and (node.concurrent or not statement.in_transaction):
+        yield _not_robust(statement, "CREATE INDEX", "IF NOT EXISTS")
     if node.concurrent:
-        yield from _concurrently(statement, "CREATE INDEX CONCURRENTLY", node.if_not_exists)
+        yield from _concurrently(statement, "CREATE INDEX CONCURRENTLY")
     elif table not in ctx.created:
         yield Hit(
             "require-concurrent-index-creation",
@@ -784,32 +817,38 @@ def _index(statement: Statement, node: Any, ctx: Context) -> Iterator[Hit]:
         )
 
 
-def _concurrently(statement: Statement, what: str, robust: bool) -> Iterator[Hit]:
+def _concurrently(statement: Statement, what: str) -> Iterator[Hit]:
     if statement.in_transaction:
         yield Hit(
             "concurrently-in-transaction",
             statement,
             f"{what} inside the revision's transaction",
         )
-    elif not robust:
-        yield Hit(
-            "prefer-robust-stmts",
-            statement,
-            f"{what} outside the transaction without IF {'NOT ' if 'CREATE' in what else ''}EXISTS",
-        )
+
+
+def _not_robust(statement: Statement, what: str, guard: str) -> Hit:
+    return Hit(
+        "prefer-robust-stmts",
+        statement,
+        f"{what} without {guard} runs outside the transaction: it cannot run twice",
+    )
 
 
 def _drop(statement: Statement, node: Any, ctx: Context) -> Iterator[Hit]:
     from pglast.enums.parsenodes import ObjectType
 
     names = [".".join(_names(obj)) for obj in node.objects or () if isinstance(obj, tuple)]
+    robust_kinds = (ObjectType.OBJECT_TABLE, ObjectType.OBJECT_INDEX, ObjectType.OBJECT_TYPE)
+    outside = node.concurrent or not statement.in_transaction
+    if node.removeType in robust_kinds and not node.missing_ok and outside:
+        yield _not_robust(statement, "DROP", "IF EXISTS")
     if node.removeType == ObjectType.OBJECT_TABLE:
         for name in names:
             if name.removeprefix("public.") not in ctx.created:
                 yield Hit("ban-drop-table", statement, f"drops table {name}")
     elif node.removeType == ObjectType.OBJECT_INDEX:
         if node.concurrent:
-            yield from _concurrently(statement, "DROP INDEX CONCURRENTLY", node.missing_ok)
+            yield from _concurrently(statement, "DROP INDEX CONCURRENTLY")
             return
         for name in names:
             if name not in ctx.created_indexes:
@@ -872,7 +911,7 @@ def _lock(statement: Statement, node: Any, ctx: Context) -> Iterator[Hit]:
 
 def _reindex(statement: Statement, node: Any, ctx: Context) -> Iterator[Hit]:
     if any(p.defname == "concurrently" for p in node.params or ()):
-        yield from _concurrently(statement, "REINDEX CONCURRENTLY", True)
+        yield from _concurrently(statement, "REINDEX CONCURRENTLY")
     else:
         yield Hit("require-concurrent-reindex", statement, "runs REINDEX without CONCURRENTLY")
 
@@ -909,12 +948,13 @@ def _transaction(statement: Statement, node: Any, ctx: Context) -> Iterator[Hit]
 
 
 def _alter_domain(statement: Statement, node: Any, ctx: Context) -> Iterator[Hit]:
-    if node.subtype == "C" and node.def_ is not None and not node.def_.skip_validation:
+    if node.subtype == "C" and node.def_ is not None:
         name = ".".join(_names(node.typeName))
+        how = " (NOT VALID)" if node.def_.skip_validation else ""
         yield Hit(
             "ban-alter-domain-with-add-constraint",
             statement,
-            f"adds a constraint to domain {name} without NOT VALID",
+            f"adds a constraint to domain {name}{how}",
         )
 
 
