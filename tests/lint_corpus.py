@@ -58,6 +58,7 @@ class Case:
 
 
 AUTOCOMMIT = "with op.get_context().autocommit_block():\n    "
+ID = "sa.Column('id', sa.BigInteger(), primary_key=True, autoincrement=False)"
 
 MEASURED = (
     Case(
@@ -70,7 +71,8 @@ MEASURED = (
     ),
     Case(
         "adding-field-with-default",
-        "op.add_column('t_default', sa.Column('r', sa.Float(), server_default=sa.text('random()')))",
+        "op.add_column('t_default', sa.Column('r', sa.Float(), "
+        "server_default=sa.text('random()')))",
         (
             "op.add_column('t_default', sa.Column('at', sa.DateTime(timezone=True), "
             "server_default=sa.text('now()')))",
@@ -85,7 +87,8 @@ MEASURED = (
         "adding-not-nullable-field",
         "op.alter_column('t_notnull', 'n', nullable=False)",
         (
-            "op.execute('ALTER TABLE t_notnull ADD CONSTRAINT ck_m CHECK (m IS NOT NULL) NOT VALID')",
+            "op.execute('ALTER TABLE t_notnull ADD CONSTRAINT ck_m CHECK (m IS NOT NULL) "
+            "NOT VALID')",
             "op.execute('ALTER TABLE t_notnull VALIDATE CONSTRAINT ck_m')",
             "op.alter_column('t_notnull', 'm', nullable=False)\n"
             "op.drop_constraint('ck_m', 't_notnull')",
@@ -194,8 +197,7 @@ MEASURED = (
         "ban-drop-table",
         "op.drop_table('t_droptable')",
         (
-            "op.create_table('t_scratch', sa.Column('id', sa.BigInteger(), primary_key=True, autoincrement=False))\n"
-            "op.drop_table('t_scratch')",
+            "op.create_table('t_scratch', " + ID + ")\nop.drop_table('t_scratch')",
             "op.drop_table('t_droptable2')  # migrate: allow ban-drop-table -- unused since 41",
         ),
     ),
@@ -252,18 +254,12 @@ MEASURED = (
     Case(
         "prefer-bigint-over-int",
         "op.create_table('t_int', sa.Column('id', sa.Integer(), primary_key=True))",
-        (
-            "op.create_table('t_bigint', sa.Column('id', sa.BigInteger(), primary_key=True, autoincrement=False))",
-        ),
+        ("op.create_table('t_bigint', " + ID + ")",),
     ),
     Case(
         "prefer-bigint-over-smallint",
-        "op.create_table('t_small', sa.Column('id', sa.BigInteger(), primary_key=True, autoincrement=False), "
-        "sa.Column('n', sa.SmallInteger()))",
-        (
-            "op.create_table('t_small2', sa.Column('id', sa.BigInteger(), primary_key=True, autoincrement=False), "
-            "sa.Column('n', sa.BigInteger()))",
-        ),
+        "op.create_table('t_small', " + ID + ", sa.Column('n', sa.SmallInteger()))",
+        ("op.create_table('t_small2', " + ID + ", sa.Column('n', sa.BigInteger()))",),
     ),
     Case(
         "prefer-identity",
@@ -275,38 +271,25 @@ MEASURED = (
     ),
     Case(
         "prefer-text-field",
-        "op.create_table('t_varchar', sa.Column('id', sa.BigInteger(), primary_key=True, autoincrement=False), "
-        "sa.Column('s', sa.String(10)))",
-        (
-            "op.create_table('t_text', sa.Column('id', sa.BigInteger(), primary_key=True, autoincrement=False), "
-            "sa.Column('s', sa.Text()))",
-        ),
+        "op.create_table('t_varchar', " + ID + ", sa.Column('s', sa.String(10)))",
+        ("op.create_table('t_text', " + ID + ", sa.Column('s', sa.Text()))",),
     ),
     Case(
         "prefer-timestamptz",
-        "op.create_table('t_ts', sa.Column('id', sa.BigInteger(), primary_key=True, autoincrement=False), "
-        "sa.Column('at', sa.DateTime()))",
-        (
-            "op.create_table('t_tstz', sa.Column('id', sa.BigInteger(), primary_key=True, autoincrement=False), "
-            "sa.Column('at', sa.DateTime(timezone=True)))",
-        ),
+        "op.create_table('t_ts', " + ID + ", sa.Column('at', sa.DateTime()))",
+        ("op.create_table('t_tstz', " + ID + ", sa.Column('at', sa.DateTime(timezone=True)))",),
     ),
     Case(
         "ban-char-field",
-        "op.create_table('t_char', sa.Column('id', sa.BigInteger(), primary_key=True, autoincrement=False), "
-        "sa.Column('c', sa.CHAR(3)))",
-        (
-            "op.create_table('t_nochar', sa.Column('id', sa.BigInteger(), primary_key=True, autoincrement=False), "
-            "sa.Column('c', sa.Text()))",
-        ),
+        "op.create_table('t_char', " + ID + ", sa.Column('c', sa.CHAR(3)))",
+        ("op.create_table('t_nochar', " + ID + ", sa.Column('c', sa.Text()))",),
     ),
     Case(
         "prefer-jsonb",
-        "op.create_table('t_json', sa.Column('id', sa.BigInteger(), primary_key=True, autoincrement=False), "
-        "sa.Column('doc', sa.JSON()))",
+        "op.create_table('t_json', " + ID + ", sa.Column('doc', sa.JSON()))",
         (
             "from sqlalchemy.dialects import postgresql\n"
-            "op.create_table('t_jsonb', sa.Column('id', sa.BigInteger(), primary_key=True, autoincrement=False), "
+            "op.create_table('t_jsonb', " + ID + ", "
             "sa.Column('doc', postgresql.JSONB()))",
         ),
     ),
@@ -317,12 +300,8 @@ MEASURED = (
     ),
     Case(
         "identifier-too-long",
-        "op.create_table('t_"
-        + "x" * 70
-        + "', sa.Column('id', sa.BigInteger(), primary_key=True, autoincrement=False))",
-        (
-            "op.create_table('t_short', sa.Column('id', sa.BigInteger(), primary_key=True, autoincrement=False))",
-        ),
+        "op.create_table('t_" + "x" * 70 + "', " + ID + ")",
+        ("op.create_table('t_short', " + ID + ")",),
     ),
 )
 

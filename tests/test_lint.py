@@ -113,7 +113,7 @@ def measured(project: Project) -> tuple[Project, Report, Ids]:
 def test_every_rule_flags_its_case_and_not_the_safe_rewrite(
     measured: tuple[Project, Report, Ids],
 ) -> None:
-    project, report, ids = measured
+    _, report, ids = measured
     assert report["measured"] is True
     assert_corpus(report, MEASURED, ids)
     # what was measured, in the finding and per statement
