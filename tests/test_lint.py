@@ -265,3 +265,195 @@ def test_squawk_flags_nothing_we_miss_but_what_measurement_disproves(
     bad = {case.rule: (ids | static_ids)[case.rule][0] for case in MEASURED + STATIC}
     agree = sorted(r for r, rev in bad.items() if set(RULES[r].squawk) & theirs[rev])
     assert len(agree) >= 20, agree
+
+
+INDEX_ON_USERS = "op.create_index('ix_users_display_name', 'users', ['display_name'])"
+
+
+def test_applied_revisions_are_not_judged_again(project: Project) -> None:
+    project.write_revision("users", "c1a000000001", INDEX_ON_USERS)
+    pending = project.migrate("lint")
+    assert pending.code == 1
+    assert "require-concurrent-index-creation  services/users/migrations/c1a000000001" in (
+        pending.out
+    )
+    assert project.migrate("up").code == 0
+    after = project.migrate("lint")
+    assert after.code == 0, after.out
+    assert after.out.strip() == "No revisions to lint."
+    again = project.migrate("lint", "--all-revisions")
+    assert again.code == 1 and "c1a000000001" in again.out
+
+
+def test_lint_from_and_since(project: Project) -> None:
+    subprocess.run(["git", "init", "-q"], cwd=project.root, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=project.root, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base"],
+        cwd=project.root,
+        check=True,
+    )
+    project.write_revision("users", "c2a000000001", INDEX_ON_USERS)
+    since = lint_json(project, "--static", "--since", "HEAD", url=False)
+    assert [r["revision"] for r in since["revisions"]] == ["c2a000000001"]
+    bad_ref = project.migrate("lint", "--static", "--since", "no-such-ref", url=False)
+    assert bad_ref.code == 2
+    assert bad_ref.err.startswith("error: --since no-such-ref: git could not compare with it")
+    project.edit(
+        "migrations.yaml", "- name: users\n", "- name: users\n    lint_from: c2a000000001\n"
+    )
+    started = lint_json(project, "--static", "-b", "users", url=False)
+    assert [r["revision"] for r in started["revisions"]] == ["c2a000000001"]
+    project.edit("migrations.yaml", "lint_from: c2a000000001", "lint_from: 0000ffff")
+    wrong = project.migrate("lint", "--static", url=False)
+    assert wrong.code == 2 and "Traceback" not in wrong.err
+    assert wrong.err == (
+        "error: migrations.yaml: module 'users' lint_from '0000ffff' is not one revision of "
+        "users; name one of its revision ids (migrate history -b users)\n"
+    )
+
+
+def test_levels_from_the_manifest(project: Project) -> None:
+    project.write_revision("users", "c3a000000001", INDEX_ON_USERS)
+    manifest = project.root / "migrations.yaml"
+    base = manifest.read_text()
+    manifest.write_text(base + "lint:\n  require-concurrent-index-creation: warning\n")
+    warned = project.migrate("lint", "--static", url=False)
+    assert warned.code == 0, warned.out
+    assert "warning  require-concurrent-index-creation" in warned.out
+    manifest.write_text(
+        base.replace(
+            "- name: users\n",
+            "- name: users\n    lint:\n      require-concurrent-index-creation: off\n",
+        )
+    )
+    off = lint_json(project, "--static", url=False)
+    assert off["ok"] is True
+    [silenced] = [s for s in off["silenced"] if s["revision"] == "c3a000000001"]
+    assert silenced["silenced"] == "set to off in migrations.yaml"
+    manifest.write_text(base + "lint:\n  no-such-rule: off\n")
+    unknown = project.migrate("lint", "--static", url=False)
+    assert unknown.code == 2
+    assert "lint rule 'no-such-rule' (module 'users') is not a rule" in unknown.err
+
+
+def test_lock_timeout_rule_follows_the_manifest(project: Project) -> None:
+    project.write_revision(
+        "users", "c4a000000001", "op.add_column('users', sa.Column('n', sa.Text()))"
+    )
+    assert "require-lock-timeout" not in project.migrate("lint").out  # 5s by default
+    project.edit("migrations.yaml", "settings:\n", "settings:\n  lock_timeout: 0\n")
+    bare = lint_json(project)
+    warning = finding(bare, "require-lock-timeout", "c4a000000001")
+    assert warning["level"] == "warning" and warning["locks"] == [
+        {"relation": "users", "mode": "ACCESS EXCLUSIVE"}
+    ]
+    project.write_revision(
+        "users",
+        "c4a000000001",
+        "op.execute(\"SET LOCAL lock_timeout = '2s'\")\n"
+        "op.add_column('users', sa.Column('n', sa.Text()))",
+        parent="fe95ecace8c3",
+    )
+    assert "require-lock-timeout" not in flagged(lint_json(project), "c4a000000001")
+
+
+def test_check_fails_on_lint_errors_and_prints_warnings(project: Project) -> None:
+    project.write_revision(
+        "users",
+        "c5a000000001",
+        "op.create_table('notes', sa.Column('id', sa.BigInteger(), primary_key=True, "
+        "autoincrement=False), sa.Column('title', sa.String(80)))",
+        "op.drop_table('notes')",
+    )
+    warned = project.migrate("check")
+    assert warned.code == 1  # the table is not in the models: drift, but lint only warns
+    assert "users   warning  prefer-text-field at services/users/migrations/c5a000000001" in (
+        warned.out
+    )
+    document = json.loads(project.migrate("check", "--json").out)
+    assert [f for f in document["findings"] if f["kind"] == "lint"] == [], document
+    assert [w["kind"] for w in document["warnings"]] == ["lint"]
+    assert "lint" not in {f["kind"] for f in document["findings"]}
+    project.write_revision(
+        "users", "c5a000000002", INDEX_ON_USERS, "op.drop_index('ix_users_display_name')"
+    )
+    failed = json.loads(project.migrate("check", "--json").out)
+    [error] = [f for f in failed["findings"] if f["kind"] == "lint"]
+    assert error["module"] == "users"
+    assert error["detail"].startswith(
+        "require-concurrent-index-creation at services/users/migrations/c5a000000002_by_hand.py:12: "
+        "statement 1 (`CREATE INDEX ix_users_display_name ON users (display_name)`)"
+    )
+
+
+def test_up_and_status_never_import_pglast(project: Project) -> None:
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: sys.stderr.write(f\"pglast: {'pglast' in sys.modules}\\n\"))\n"
+        "sys.argv = ['migrate', sys.argv[1]]\n"
+        "from shared.migrate.cli import main\n"
+        "main()\n"
+    )
+    for command in ("up", "status"):
+        done = project.run([str(BIN / "python"), "-c", code, command])
+        assert done.code == 0, done.err
+        assert done.err.splitlines()[-1] == "pglast: False"
+
+
+BILLING = "services/billing/models.py"
+
+
+def test_create_flags_the_rewriting_type_change_and_passes_the_safe_way(project: Project) -> None:
+    project.edit(BILLING, "from sqlalchemy import ", "from sqlalchemy import Numeric, ")
+    project.edit(BILLING, "mapped_column(String(32), unique", "mapped_column(String(64), unique")
+    project.edit(
+        BILLING,
+        "amount_cents: Mapped[int] = mapped_column(BigInteger)",
+        ("amount_cents: Mapped[int] = mapped_column(Numeric(12, 2))"),
+    )
+    created = project.migrate("create", "amounts in currency units", "-b", "billing")
+    assert created.code == 0, created.err
+    lines = created.out.splitlines()
+    assert lines[1:3] == ["  ~ type invoices.number", "  ~ type invoices.amount_cents"]
+    assert lines[3] == "  lint (migrate lint):"
+    errors = [x for x in lines if x.startswith("    error  ")]
+    assert len(errors) == 1 and errors[0].startswith("    error  changing-column-type  ")
+    at = lines.index(errors[0])
+    assert lines[at + 1] == (
+        "      statement 2 (`ALTER TABLE invoices ALTER COLUMN amount_cents TYPE NUMERIC(12, 2)`) "
+        "changes the type of invoices.amount_cents; measured: holds ACCESS EXCLUSIVE on "
+        "invoices, rewrites invoices (and its 3 indexes)"
+    )
+    assert lines[at + 2].startswith("      safe: add a column of the new type, backfill it")
+    # varchar(32) -> varchar(64): measured, no rewrite: only the hygiene warning
+    widen = [x for x in lines if "prefer-text-field" in x]
+    assert len(widen) == 1 and widen[0].startswith("    warning  prefer-text-field  ")
+    # the same change the safe way: a new column, then a backfill in a revision of its own
+    written = (project.root / "services/billing/migrations").glob("*_amounts_in_currency_units.py")
+    for path in written:
+        path.unlink()
+    project.edit(
+        BILLING,
+        "amount_cents: Mapped[int] = mapped_column(Numeric(12, 2))",
+        (
+            "amount_cents: Mapped[int] = mapped_column(BigInteger)\n"
+            "    amount: Mapped[float | None] = mapped_column(Numeric(12, 2))"
+        ),
+    )
+    project.edit(BILLING, "mapped_column(String(64), unique", "mapped_column(String(32), unique")
+    expand = project.migrate("create", "add amount", "-b", "billing", "--json")
+    assert expand.code == 0, expand.err
+    assert json.loads(expand.out)["lint"] == []
+    head = json.loads(expand.out)["revision"]
+    project.write_revision(
+        "billing",
+        "c6a000000001",
+        "op.execute('UPDATE invoices SET amount = amount_cents / 100.0')",
+        parent=head,
+    )
+    safe = project.migrate("lint")
+    assert safe.code == 0, safe.out
+    assert safe.out.splitlines()[-1] == (
+        "No lint findings in 8 revisions (measured on a shadow database, 7 silenced)."
+    )

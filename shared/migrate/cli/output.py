@@ -625,6 +625,8 @@ def lint_finding(finding: LintFinding, indent: str = "") -> None:
 def _lint_summary(report: Report) -> str:
     errors, warnings = len(report.errors), len(report.warnings)
     count = len(report.revisions)
+    if not count:
+        return "No revisions to lint."
     how = "measured on a shadow database" if report.measured else "static: not measured"
     revisions = f"{count} revision{'' if count == 1 else 's'}"
     silenced = f", {len(report.silenced)} silenced" if report.silenced else ""

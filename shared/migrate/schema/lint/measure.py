@@ -155,6 +155,9 @@ class _Observer:
             for oid, r in after.items()
             if oid in existing and oid in relations and r.scans > relations[oid].scans
         ]
+        # a table it rewrote or scanned under a lock an earlier statement took: that lock
+        earlier = _strongest((o, m) for o, m in held if o in set(tables) | set(scans))
+        taken = {**earlier, **taken}
         self.samples.append(
             Sample(
                 self.revision,
