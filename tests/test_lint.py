@@ -382,8 +382,9 @@ def test_check_fails_on_lint_errors_and_prints_warnings(project: Project) -> Non
     [error] = [f for f in failed["findings"] if f["kind"] == "lint"]
     assert error["module"] == "users"
     assert error["detail"].startswith(
-        "require-concurrent-index-creation at services/users/migrations/c5a000000002_by_hand.py:12: "
-        "statement 1 (`CREATE INDEX ix_users_display_name ON users (display_name)`)"
+        "require-concurrent-index-creation at "
+        "services/users/migrations/c5a000000002_by_hand.py:12: statement 1 "
+        "(`CREATE INDEX ix_users_display_name ON users (display_name)`)"
     )
 
 
