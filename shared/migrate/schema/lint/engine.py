@@ -37,6 +37,8 @@ def lint(
     """Lint `revisions`; with `server`, measure them on a shadow database there."""
     levels = levels_of(graph)
     order = graph.ordered(revisions)
+    if not order:
+        return Report((), (), (), False)
     rendered = render.render(graph, order)
     per_revision = [render.statements(graph, r) for r in rendered]
     measured = None
@@ -57,7 +59,7 @@ def lint(
     findings += _silence_problems(graph, files)
     active, silenced = _apply_silences(findings, levels, files)
     linted = tuple(
-        Linted(info.module, info.revision, graph.relative(info.path), tuple(statements))
+        Linted(info.module, info.revision, render.relative(graph, info.location), tuple(statements))
         for statements, info in zip(per_revision, (graph.revisions[r] for r in order), strict=True)
     )
     return Report(tuple(active), tuple(silenced), linted, measured is not None)
@@ -142,7 +144,7 @@ def _from_samples(graph: RevisionGraph, revision: str, samples: list[Sample]) ->
     from pglast.parser import ParseError, parse_sql
 
     info = graph.revisions[revision]
-    file = graph.relative(info.path)
+    file = render.relative(graph, info.location)
     result: list[Statement] = []
     for sample in samples:
         try:
@@ -255,7 +257,7 @@ def _failures(graph: RevisionGraph, measurement: Measurement) -> list[Finding]:
                 level="error",
                 module=info.module,
                 revision=revision,
-                file=graph.relative(info.path),
+                file=render.relative(graph, info.location),
                 line=None,
                 statement="",
                 detail=f"the upgrade fails on a shadow database: {shown(reason, 200)}; what "
@@ -282,7 +284,7 @@ def _silence_problems(
                     level=RULES["silence"].level,
                     module=info.module,
                     revision=revision,
-                    file=graph.relative(info.path),
+                    file=render.relative(graph, info.location),
                     line=problem.line,
                     statement="",
                     detail=problem.detail,

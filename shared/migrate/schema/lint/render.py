@@ -7,8 +7,11 @@ notes the revision file's frame on the stack when Alembic writes to it.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.migrate.errors import MigrateError, shown
@@ -121,10 +124,10 @@ def _failing_line(exc: BaseException, path: str) -> int | None:
 def statements(graph: RevisionGraph, rendered: Rendered) -> list[Statement]:
     """The revision's statements, parsed; transaction control from Alembic itself is followed
     (to know what runs inside a transaction) but not reported."""
-    from pglast.parser import ParseError, parse_sql
+    from pglast.parser import ParseError
 
     info = graph.revisions[rendered.revision]
-    file = graph.relative(info.path)
+    file = relative(graph, info.location)
     found: list[Statement] = []
     in_transaction = False
     calls: dict[int | None, int] = {}
@@ -149,25 +152,20 @@ def statements(graph: RevisionGraph, rendered: Rendered) -> list[Statement]:
         text = chunk.sql.strip()
         if not text:
             continue
-        if chunk.line is not None and not chunk.autocommit:
-            calls[chunk.line] = calls.get(chunk.line, 0) + 1
+        if chunk.line is None or chunk.autocommit:
+            # the tool's and Alembic's own: only transaction control matters here
+            in_transaction = _control(text, in_transaction)
+            continue
+        calls[chunk.line] = calls.get(chunk.line, 0) + 1
         try:
-            parsed = parse_sql(text)
+            parsed = parse(text)
         except ParseError as exc:
-            if chunk.line is not None:
-                add(text, chunk.line, error=f"PostgreSQL cannot parse it: {shown(exc.args[0])}")
+            add(text, chunk.line, error=f"PostgreSQL cannot parse it: {shown(exc.args[0])}")
             continue
         for raw in parsed:
-            node = raw.stmt
-            kind = type(node).__name__
-            if kind == "TransactionStmt" and (chunk.line is None or chunk.autocommit):
-                in_transaction = _opens(node, in_transaction)
-                continue
-            if chunk.line is None:
-                continue  # the version table and the log
-            add(_piece(text, raw), chunk.line, node)
-            if kind == "TransactionStmt":
-                in_transaction = _opens(node, in_transaction)
+            add(_piece(text, raw), chunk.line, raw.stmt)
+            if type(raw.stmt).__name__ == "TransactionStmt":
+                in_transaction = _opens(raw.stmt, in_transaction)
     if rendered.error is not None:
         add(
             "",
@@ -175,6 +173,36 @@ def statements(graph: RevisionGraph, rendered: Rendered) -> list[Statement]:
             error=f"the upgrade cannot be rendered offline: {shown(rendered.error, 200)}",
         )
     return found
+
+
+@lru_cache(maxsize=4096)
+def parse(text: str) -> tuple[Any, ...]:
+    """PostgreSQL's parse of a text (many revisions repeat the same statements)."""
+    from pglast.parser import parse_sql
+
+    return tuple(parse_sql(text))
+
+
+def relative(graph: RevisionGraph, location: str) -> str:
+    """A revision file's path relative to the repository (the index keeps resolved paths)."""
+    root = str(graph.manifest.root)
+    if location.startswith(root + os.sep):
+        return Path(location[len(root) + 1 :]).as_posix()
+    return graph.relative(Path(location))
+
+
+def _control(text: str, current: bool) -> bool:
+    """Whether a transaction is open after a chunk the tool or Alembic wrote, read with
+    PostgreSQL's scanner (the bookkeeping INSERTs are not worth parsing)."""
+    from pglast.parser import scan
+
+    tokens = scan(text)
+    first = tokens[0].name if tokens else ""
+    if first in ("BEGIN_P", "START"):
+        return True
+    if first in ("COMMIT", "ROLLBACK", "END_P", "ABORT_P"):
+        return False
+    return current
 
 
 def _opens(node: Any, current: bool) -> bool:
