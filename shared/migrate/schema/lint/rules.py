@@ -586,7 +586,7 @@ def _alter_table(statement: Statement, node: Any, ctx: Context) -> Iterator[Hit]
             if existing:
                 yield from _add_column(statement, table, cmd.def_)
         elif sub == T.AT_AlterColumnType:
-            yield from _types(statement, cmd.def_)
+            yield from _types(statement, cmd.def_, cmd.name)
             if existing:
                 yield Hit(
                     "changing-column-type",
@@ -734,13 +734,13 @@ def _validate(statement: Statement, table: str, name: str, ctx: Context) -> Iter
         ctx.proven_not_null.add((table, column))
 
 
-def _types(statement: Statement, column: Any) -> Iterator[Hit]:
+def _types(statement: Statement, column: Any, named: str | None = None) -> Iterator[Hit]:
     """Hygiene of a column's type (new tables included)."""
     if column is None or getattr(column, "typeName", None) is None:
         return
     type_name = column.typeName
     name = _type_name(type_name)
-    where = f"column {column.colname}" if getattr(column, "colname", None) else "the column"
+    where = f"column {getattr(column, 'colname', None) or named}"
     rule = None
     if name in INT4:
         rule = "prefer-bigint-over-int"
