@@ -264,7 +264,11 @@ def test_squawk_flags_nothing_we_miss_but_what_measurement_disproves(
     assert disproved == set(SQUAWK_WRONG)  # each listed difference is one squawk does make
     bad = {case.rule: (ids | static_ids)[case.rule][0] for case in MEASURED + STATIC}
     agree = sorted(r for r, rev in bad.items() if set(RULES[r].squawk) & theirs[rev])
-    assert len(agree) >= 20, agree
+    # squawk 2.70 has no rule for VACUUM FULL and CLUSTER yet (prefer-repack came later)
+    assert sorted(r for r in bad if RULES[r].squawk and r not in agree) == [
+        "ban-cluster",
+        "ban-vacuum-full",
+    ]
 
 
 INDEX_ON_USERS = "op.create_index('ix_users_display_name', 'users', ['display_name'])"

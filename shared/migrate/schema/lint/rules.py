@@ -323,7 +323,7 @@ RULES = _rules(
         "timestamp without time zone drops the offset; values move when the server's or "
         "client's time zone changes",
         "timestamptz (sa.DateTime(timezone=True))",
-        ("prefer-timestamptz",),
+        ("prefer-timestamptz", "prefer-timestamp-tz"),
     ),
     Rule(
         "ban-char-field",
