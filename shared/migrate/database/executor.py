@@ -377,13 +377,12 @@ def online_context(conn: Connection, graph: RevisionGraph) -> MigrationContext:
     )
 
 
-def render_sql(graph: RevisionGraph, plan: list[Step], rows: set[str], fresh: bool) -> str:
-    """The SQL a plan runs, for a DBA (`up --sql`); `fresh`: it starts from an empty database."""
+def offline_context(graph: RevisionGraph, buffer: Any) -> MigrationContext:
+    """Alembic's offline mode, writing each statement to `buffer` (`up --sql`, lint)."""
     from alembic.runtime.migration import MigrationContext
 
     settings = graph.manifest.settings
-    buffer = io.StringIO()
-    context = MigrationContext.configure(
+    return MigrationContext.configure(
         dialect_name="postgresql",
         opts={
             "as_sql": True,
@@ -394,6 +393,13 @@ def render_sql(graph: RevisionGraph, plan: list[Step], rows: set[str], fresh: bo
             "version_table_schema": settings.version_table_schema,
         },
     )
+
+
+def render_sql(graph: RevisionGraph, plan: list[Step], rows: set[str], fresh: bool) -> str:
+    """The SQL a plan runs, for a DBA (`up --sql`); `fresh`: it starts from an empty database."""
+    settings = graph.manifest.settings
+    buffer = io.StringIO()
+    context = offline_context(graph, buffer)
     if fresh and plan:
         tables = recorder.create_tables(settings, version=False, log=False, log_current=False)
         buffer.write(tables.replace(";\n", ";\n\n") + ";\n\n")

@@ -74,22 +74,11 @@ def render(graph: RevisionGraph, revisions: list[str]) -> list[Rendered]:
 
     from alembic.runtime.migration import MigrationContext
 
-    from shared.migrate.database.executor import Executor, RevisionFailed
+    from shared.migrate.database.executor import Executor, RevisionFailed, offline_context
 
-    settings = graph.manifest.settings
     block = inspect.unwrap(MigrationContext.autocommit_block)
     capture = _Capture(block.__code__)
-    context = MigrationContext.configure(
-        dialect_name="postgresql",
-        opts={
-            "as_sql": True,
-            "literal_binds": True,
-            "output_buffer": capture,
-            "transaction_per_migration": True,
-            "version_table": settings.version_table,
-            "version_table_schema": settings.version_table_schema,
-        },
-    )
+    context = offline_context(graph, capture)
     executor = Executor(graph, context, set())
     rendered = []
     with executor.contexts():

@@ -521,8 +521,8 @@ def _type_name(type_name: Any) -> str:
     return names[-1].lower() if names else ""
 
 
-def _strings(node: Any) -> Iterator[str]:
-    """Every string constant in a syntax tree."""
+def _walk(node: Any) -> Iterator[Any]:
+    """Every node of a syntax tree."""
     stack = [node]
     while stack:
         item = stack.pop()
@@ -532,33 +532,25 @@ def _strings(node: Any) -> Iterator[str]:
         slots = getattr(type(item), "__slots__", None)
         if not isinstance(slots, dict):
             continue
-        if type(item).__name__ == "A_Const":
-            value: Any = getattr(item, "val", None)
-            if type(value).__name__ == "String":
-                yield value.sval
-            continue
+        yield item
         for name in slots:
             child = getattr(item, name, None)
             if child is not None and not isinstance(child, str | int | float | bool):
                 stack.append(child)
+
+
+def _strings(node: Any) -> Iterator[str]:
+    """Every string constant in a syntax tree."""
+    for item in _walk(node):
+        value: Any = getattr(item, "val", None) if type(item).__name__ == "A_Const" else None
+        if type(value).__name__ == "String":
+            yield value.sval
 
 
 def _function_names(node: Any) -> Iterator[str]:
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, tuple | list):
-            stack.extend(item)
-            continue
-        slots = getattr(type(item), "__slots__", None)
-        if not isinstance(slots, dict):
-            continue
+    for item in _walk(node):
         if type(item).__name__ == "FuncCall":
             yield (_names(item.funcname) or [""])[-1].lower()
-        for name in slots:
-            child = getattr(item, name, None)
-            if child is not None and not isinstance(child, str | int | float | bool):
-                stack.append(child)
 
 
 # ---- per kind of statement ---------------------------------------------------------------------
