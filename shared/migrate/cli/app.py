@@ -584,9 +584,10 @@ def lint(
     from shared.migrate.cli import output
     from shared.migrate.commands.lint import LintOptions
     from shared.migrate.commands.lint import lint as run
+    from shared.migrate.errors import shown
 
     if fmt not in ("text", "github"):
-        _call(lambda: _refuse(f"--format must be text or github, not '{fmt[:20]}'"))
+        _call(lambda: _refuse(f"--format must be text or github, not '{shown(fmt)}'"))
     options = LintOptions(branch, all_revisions, since, static, shadow_url)
     report = _call(lambda: run(state.target(), options))
     output.lint(report, "json" if as_json else fmt, show_silenced)
