@@ -462,3 +462,19 @@ def test_create_flags_the_rewriting_type_change_and_passes_the_safe_way(project:
     assert safe.out.splitlines()[-1] == (
         "No lint findings in 8 revisions (measured on a shadow database, 7 silenced)."
     )
+
+
+def test_a_revision_that_fails_on_the_shadow_is_a_finding(project: Project) -> None:
+    project.write_revision(
+        "users", "c7a000000001", "op.execute('CREATE INDEX CONCURRENTLY ix_e ON users (email)')"
+    )
+    report = lint_json(project)
+    assert flagged(report, "c7a000000001") == {
+        "concurrently-in-transaction",
+        "prefer-robust-stmts",
+        "upgrade-fails",
+    }
+    failed = finding(report, "upgrade-fails", "c7a000000001")
+    assert "cannot run inside a transaction block" in failed["detail"]
+    text = project.migrate("lint")
+    assert text.code == 1 and "Traceback" not in text.out + text.err

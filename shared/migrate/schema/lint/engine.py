@@ -253,8 +253,8 @@ def _failures(graph: RevisionGraph, measurement: Measurement) -> list[Finding]:
         info = graph.revisions[revision]
         found.append(
             Finding(
-                rule="syntax-error",
-                level="error",
+                rule="upgrade-fails",
+                level=RULES["upgrade-fails"].level,
                 module=info.module,
                 revision=revision,
                 file=render.relative(graph, info.location),
@@ -262,7 +262,7 @@ def _failures(graph: RevisionGraph, measurement: Measurement) -> list[Finding]:
                 statement="",
                 detail=f"the upgrade fails on a shadow database: {shown(reason, 200)}; what "
                 "builds on it was not measured",
-                recipe="fix the revision (migrate check names the step that fails)",
+                recipe=RULES["upgrade-fails"].recipe,
             )
         )
     return found

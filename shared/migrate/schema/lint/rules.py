@@ -368,6 +368,12 @@ RULES = _rules(
         "run migrate lint with a database (not --static), or silence it with the reason",
     ),
     Rule(
+        "upgrade-fails",
+        "error",
+        "the upgrade fails on PostgreSQL (on the shadow database): the deploy would stop there",
+        "fix the revision (migrate check names the step and the database's message)",
+    ),
+    Rule(
         "silence",
         "error",
         "a silence must name a known rule and give the reason it is safe",
