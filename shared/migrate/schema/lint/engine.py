@@ -216,7 +216,12 @@ def facts(measured: Measured) -> str:
         also = {0: "", 1: " (and its index)"}.get(count, f" (and its {count} indexes)")
         parts.append(f"rewrites {table}{also}")
     parts += [f"scans {t}" for t in measured.scans if t not in measured.rewrites]
-    return ", ".join(parts) if parts else "takes no lock on a table that existed before"
+    if parts:
+        return ", ".join(parts)
+    if measured.held:
+        held = ", ".join(f"{lock.mode} on {lock.relation}" for lock in measured.held[:3])
+        return f"takes no lock the transaction did not hold already ({held})"
+    return "takes no lock on a table that existed before"
 
 
 def _finding(hit: Hit) -> Finding:
