@@ -18,7 +18,7 @@ from shared.migrate.schema.lint.findings import (
     Report,
     Statement,
 )
-from shared.migrate.schema.lint.measure import Measurement, Sample
+from shared.migrate.schema.lint.measure import Measurement, Sample, measure
 from shared.migrate.schema.lint.rules import RULES, WRITE_BLOCKING_LOCKS, Hit
 
 if TYPE_CHECKING:
@@ -42,9 +42,7 @@ def lint(
     rendered = render.render(graph, order)
     per_revision = [render.statements(graph, r) for r in rendered]
     measured = None
-    if server is not None and order:
-        from shared.migrate.schema.lint.measure import measure
-
+    if server is not None:
         measured = measure(server, graph, set(order), command)
         per_revision = [
             _attach(graph, s, r, measured) for s, r in zip(per_revision, rendered, strict=True)
@@ -57,6 +55,8 @@ def lint(
         findings += _failures(graph, measured)
     files = {r: silences.read(graph.revisions[r].path, set(RULES)) for r in order}
     findings += _silence_problems(graph, files)
+    position = {revision: number for number, revision in enumerate(order)}
+    findings.sort(key=lambda f: (position[f.revision], f.line or 0))
     active, silenced = _apply_silences(findings, levels, files)
     linted = tuple(
         Linted(info.module, info.revision, render.relative(graph, info.location), tuple(statements))
