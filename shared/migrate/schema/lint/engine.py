@@ -79,7 +79,7 @@ def levels_of(graph: RevisionGraph) -> dict[str, dict[str, str]]:
             if rule not in RULES:
                 raise ConfigError(
                     f"migrations.yaml: lint rule '{shown(rule)}' (module '{module.name}') is not "
-                    "a rule; see the README's rule table"
+                    f"a rule{silences.suggest(rule, set(RULES))}"
                 )
             if level not in LEVELS:
                 raise ConfigError(

@@ -124,11 +124,7 @@ def _add(
     unknown = [r for r in rules if r not in known]
     for rule in unknown:
         found.problems.append(
-            Problem(
-                line,
-                f"the silence names unknown rule '{shown(rule)}'; see `migrate lint --help` "
-                "or the README's rule table",
-            )
+            Problem(line, f"the silence names unknown rule '{shown(rule)}'{suggest(rule, known)}")
         )
     if not dashes or not reason:
         found.problems.append(
@@ -142,3 +138,13 @@ def _add(
     kept = tuple(r for r in rules if r in known)
     if kept:
         found.silences.append(Silence(kept, reason, line, first, last, whole))
+
+
+def suggest(name: str, known: set[str]) -> str:
+    """ "; did you mean X?" for a misspelt rule, else where the rules are listed."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    if close:
+        return f"; did you mean {close[0]}?"
+    return "; the rules are listed in the README (Safe on hot tables)"
