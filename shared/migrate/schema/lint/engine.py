@@ -252,25 +252,36 @@ def _finding(hit: Hit) -> Finding:
     )
 
 
+def _about_file(
+    graph: RevisionGraph, rule: str, revision: str, line: int | None, detail: str
+) -> Finding:
+    """A finding about a revision file rather than one of its statements."""
+    info = graph.revisions[revision]
+    return Finding(
+        rule=rule,
+        level=RULES[rule].level,
+        module=info.module,
+        revision=revision,
+        file=render.relative(graph, info.location),
+        line=line,
+        statement="",
+        detail=detail,
+        recipe=RULES[rule].recipe,
+    )
+
+
 def _failures(graph: RevisionGraph, measurement: Measurement) -> list[Finding]:
-    found = []
-    for revision, reason in measurement.failed.items():
-        info = graph.revisions[revision]
-        found.append(
-            Finding(
-                rule="upgrade-fails",
-                level=RULES["upgrade-fails"].level,
-                module=info.module,
-                revision=revision,
-                file=render.relative(graph, info.location),
-                line=None,
-                statement="",
-                detail=f"the upgrade fails on a shadow database: {shown(reason, 200)}; what "
-                "builds on it was not measured",
-                recipe=RULES["upgrade-fails"].recipe,
-            )
+    return [
+        _about_file(
+            graph,
+            "upgrade-fails",
+            revision,
+            None,
+            f"the upgrade fails on a shadow database: {shown(reason, 200)}; what builds on it "
+            "was not measured",
         )
-    return found
+        for revision, reason in measurement.failed.items()
+    ]
 
 
 # ---- silences --------------------------------------------------------------------------------
@@ -279,24 +290,11 @@ def _failures(graph: RevisionGraph, measurement: Measurement) -> list[Finding]:
 def _silence_problems(
     graph: RevisionGraph, files: dict[str, silences.FileSilences]
 ) -> list[Finding]:
-    found = []
-    for revision, read in files.items():
-        info = graph.revisions[revision]
-        for problem in read.problems:
-            found.append(
-                Finding(
-                    rule="silence",
-                    level=RULES["silence"].level,
-                    module=info.module,
-                    revision=revision,
-                    file=render.relative(graph, info.location),
-                    line=problem.line,
-                    statement="",
-                    detail=problem.detail,
-                    recipe=RULES["silence"].recipe,
-                )
-            )
-    return found
+    return [
+        _about_file(graph, "silence", revision, problem.line, problem.detail)
+        for revision, read in files.items()
+        for problem in read.problems
+    ]
 
 
 def _apply_silences(
