@@ -16,14 +16,16 @@ export MIGRATE_DATABASE := $(value database)
 BRANCH_OPT = $${MIGRATE_BRANCH:+--branch "$$MIGRATE_BRANCH"}
 
 .PHONY: help install demo dev-db dev-db-stop test lint bench clean migrate-up migrate-down \
-	migrate-create migrate-current migrate-history migrate-status migrate-check migrate-reset
+	migrate-create migrate-current migrate-history migrate-status migrate-check migrate-lint \
+	migrate-reset
 
 help:
 	@echo "make demo                 build every module's schema (embedded PostgreSQL if DATABASE_URL is unset)"
 	@echo "make test                 lint, type-check and run the test suite [TEST_WORKERS=N]"
 	@echo "make migrate-up|down|current|history|status [branch=NAME]"
 	@echo "make migrate-create m='message' module=NAME"
-	@echo "make migrate-check        the CI gate: drift, heads, ownership, dependencies, downgrades"
+	@echo "make migrate-check        the CI gate: drift, heads, ownership, dependencies, downgrades, lint"
+	@echo "make migrate-lint         what pending revisions lock, rewrite or break [branch=NAME]"
 	@echo "make migrate-reset        development only: empty the local database, apply every module"
 	@echo "make dev-db               start the embedded PostgreSQL and print its URL"
 	@echo "make dev-db-stop          stop it (its data stays in $(PGDATA)/)"
@@ -126,6 +128,9 @@ migrate-status: install
 
 migrate-check: install
 	$(RUN_MIGRATE) check
+
+migrate-lint: install
+	$(RUN_MIGRATE) lint $(BRANCH_OPT)
 
 # a database elsewhere than this machine only when named: make migrate-reset database=NAME
 migrate-reset: install

@@ -158,12 +158,18 @@ class Bench:
         name = make_url(url).database
         pg.execute(self.server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    def run(self, argv: list[str], url: str, extra: dict[str, str] | None = None) -> float:
+    def run(
+        self,
+        argv: list[str],
+        url: str,
+        extra: dict[str, str] | None = None,
+        ok: tuple[int, ...] = (0,),
+    ) -> float:
         env = {**self.env, "DATABASE_URL": url, **(extra or {})}
         started = time.perf_counter()
         done = subprocess.run(argv, cwd=self.root, env=env, capture_output=True, text=True)
         elapsed = time.perf_counter() - started
-        if done.returncode != 0:
+        if done.returncode not in ok:
             sys.exit(f"{' '.join(argv)} failed: {done.stderr.strip()[-400:]}")
         return elapsed
 
@@ -174,10 +180,11 @@ class Bench:
         after: Callable[[], None] | None = None,
         extra: dict[str, str] | None = None,
         repeat: int | None = None,
+        ok: tuple[int, ...] = (0,),
     ) -> float:
         times = []
         for _ in range(repeat or self.repeat):
-            times.append(self.run(argv, url, extra))
+            times.append(self.run(argv, url, extra, ok))
             if after:
                 after()
         return statistics.median(times)
@@ -360,6 +367,7 @@ def shape(name: str, server: str, repeat: int, full_repeat: int) -> list[tuple[s
                     )
                 )
             bench.run([migrate, "heads"], url)  # the index again, for what follows
+            rows += lint_rows(bench, url, module, per_module)
             help_time = bench.median([migrate, "--help"], url)
             rows.append(
                 ("  --help", f"{help_time:7.3f} s  python -c pass x{help_time / floor_pass:4.1f}")
@@ -389,6 +397,46 @@ def shape(name: str, server: str, repeat: int, full_repeat: int) -> list[tuple[s
         finally:
             bench.drop(url)
         rows += full_apply(bench, count, full_ours, full_repeat)
+    return rows
+
+
+def lint_rows(bench: Bench, url: str, module: str, per_module: int) -> list[tuple[str, str]]:
+    """`migrate lint`: static over every revision, with nothing pending, and one pending
+    revision measured on the shadow beside `check` walking the same revision."""
+    migrate = str(BIN / "migrate")
+    rows = []
+    static = bench.median([migrate, "lint", "--static"], url, ok=(0, 1))
+    rows.append(("  lint --static, every revision", f"{static:7.3f} s"))
+    idle = bench.median([migrate, "lint"], url)
+    rows.append(("  lint, nothing pending", f"{idle:7.3f} s"))
+    if per_module:
+        parent, table = f"{module}{per_module - 1:010d}", f"{module}_items"
+    else:
+        parent, table = "fe95ecace8c3", "users"
+    path = bench.root / "services" / module / "migrations" / "ffffffffffff_lint.py"
+    path.write_text(
+        NEXT.format(
+            name=module,
+            rev="ffffffffffff",
+            parent=parent,
+            i="bench",
+            up=f"ALTER TABLE {table} ADD COLUMN bench_note text",
+            down=f"ALTER TABLE {table} DROP COLUMN bench_note",
+        )
+    )
+    try:
+        bench.run([migrate, "check"], url, ok=(0, 1))  # the template below the pending one
+        measured = bench.median([migrate, "lint"], url)
+        check = bench.median([migrate, "check"], url, ok=(0, 1))
+        rows.append(
+            (
+                "  lint, 1 pending revision (measured)",
+                f"{measured:7.3f} s  check (same revision) {check:7.3f} s  "
+                f"x{measured / check:4.2f}",
+            )
+        )
+    finally:
+        path.unlink()
     return rows
 
 

@@ -331,7 +331,7 @@ def test_models_that_import_another_modules_models_do_not_claim_its_tables(
         "invoice_notes": "billing",
     }
     assert data["conflicts"] == []
-    assert project.migrate("check").out.strip() == "All checks passed."
+    assert findings(project) == []  # (lint's warnings on the serial column do not fail it)
     before = project.versions("agents")
     created = project.migrate("create", "nothing new", "--module", "agents")
     assert created.code == 0 and created.out.startswith("No changes"), created.out + created.err

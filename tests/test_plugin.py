@@ -106,6 +106,7 @@ def test_the_plugin_in_another_teams_project(
         "test_models_match_migrations",
         "test_stairway",
         "test_dependencies_declared",
+        "test_lint",
     ):
         for module in ("users", "agents", "billing"):
             assert f"{test}[{module}] PASSED" in full.out, (test, module)
@@ -122,8 +123,14 @@ def test_the_plugin_in_another_teams_project(
         "op.add_column('users', sa.Column('nickname', sa.Text(), nullable=False))",
         "op.drop_column('users', 'nickname')",
     )
-    broken = pytest_in(team, team_venv, server_url, "--migrate-tests", "-k", "stairway or upgrade")
+    broken = pytest_in(
+        team, team_venv, server_url, "--migrate-tests", "-k", "stairway or upgrade or lint"
+    )
     assert broken.code == 1
+    # lint: the new NOT NULL column breaks the INSERTs of the code still running
+    assert "test_lint[users] FAILED" in broken.out
+    assert "adding-required-field at services/users/migrations/e1e500000001" in broken.out
+    assert "test_lint[agents] PASSED" in broken.out
     assert "test_stairway[billing] FAILED" in broken.out
     assert "+ type invoice_status" in broken.out
     assert "test_stairway[agents] PASSED" in broken.out

@@ -19,6 +19,7 @@ CACHE_FORMAT = 2  # the cache keeps the bytes it was parsed from
 NAME_LIMIT = 63  # PostgreSQL's identifier length; names become labels, paths and identifiers
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,62}\Z")
 MODULE_KEYS = {"name", "path", "models", "versions", "branch", "depends_on", "schema"}
+MODULE_KEYS |= {"lint", "lint_from"}  # migrate lint: see the block at the end
 SETTINGS_KEYS = {
     "version_table",
     "version_table_schema",
@@ -38,7 +39,7 @@ DURATION_UNITS = {"ms": 0.001, "s": 1.0, "min": 60.0, "h": 3600.0, None: 1.0}
 DURATION_KEYS = ("lock_timeout", "statement_timeout", "lock_wait")
 TIMEOUT_KEYS = ("lock_timeout", "statement_timeout")  # PostgreSQL's: at most INT_MAX ms
 PG_TIMEOUT_MAX_MS = 2**31 - 1
-TOP_KEYS = {"settings", "modules", "adopted"}
+TOP_KEYS = {"settings", "modules", "adopted", "lint"}
 ADOPTED_KEYS = {"name", "versions"}
 REPLACED_FOLDER = "replaced"  # in a module's versions directory: the revisions a squash replaced
 
@@ -52,6 +53,8 @@ class Module:
     versions: Path
     depends_on: tuple[str, ...]
     schema: str | None = None  # the PostgreSQL schema this module owns, if any
+    lint_from: str | None = None  # migrate lint judges this revision and those after it
+    lint: tuple[tuple[str, str], ...] = ()  # rule -> level, over the project's
 
     def models_file(self, root: Path) -> Path | None:
         """Where the models module lives in the repository, if it does."""
@@ -106,6 +109,7 @@ class Manifest:
     settings: Settings
     modules: tuple[Module, ...]
     adopted: Adopted | None = None
+    lint: tuple[tuple[str, str], ...] = ()  # rule -> level for every module (migrate lint)
 
     @property
     def root(self) -> Path:
@@ -245,7 +249,13 @@ def parse_manifest(path: Path, data: Any) -> Manifest:
     modules = tuple(_parse_module(path.parent, raw, i, where) for i, raw in enumerate(raw_modules))
     _check_unique(modules, where)
     adopted = _parse_adopted(path.parent, data.get("adopted"), modules, where)
-    manifest = Manifest(path=path, settings=settings, modules=modules, adopted=adopted)
+    manifest = Manifest(
+        path=path,
+        settings=settings,
+        modules=modules,
+        adopted=adopted,
+        lint=lint_levels(data.get("lint"), where),
+    )
     _check_dependencies(manifest, where)
     return manifest
 
@@ -397,6 +407,8 @@ def _parse_module(root: Path, raw: Any, index: int, where: str) -> Module:
         versions=versions,
         depends_on=tuple(depends_on),
         schema=schema,
+        lint_from=_lint_from(raw.get("lint_from"), key),
+        lint=lint_levels(raw.get("lint"), key),
     )
 
 
@@ -481,3 +493,35 @@ def _find_cycle(manifest: Manifest, name: str, path: list[str], where: str) -> N
     module = next(m for m in manifest.modules if m.name == name)
     for dep in module.depends_on:
         _find_cycle(manifest, dep, [*path, name], where)
+
+
+# ---- migrate lint: rule levels (project and module) and where a module's lint starts --------
+# The rule names are checked by lint itself (schema/lint), which knows them.
+
+LINT_LEVELS = ("error", "warning", "off")
+
+
+def lint_levels(raw: Any, key: str) -> tuple[tuple[str, str], ...]:
+    """`lint: {rule: error|warning|off}`, as pairs."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{key}: 'lint' must map rule names to error, warning or off")
+    pairs = []
+    for rule, level in raw.items():
+        if level is False:
+            level = "off"  # YAML reads a bare `off` as false
+        if not isinstance(rule, str) or level not in LINT_LEVELS:
+            raise ConfigError(
+                f"{key}: lint rule '{shown(rule)}' must be set to error, warning or off"
+            )
+        pairs.append((rule, str(level)))
+    return tuple(pairs)
+
+
+def _lint_from(raw: Any, key: str) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not raw:
+        raise ConfigError(f"{key}: lint_from must be a revision id")
+    return raw

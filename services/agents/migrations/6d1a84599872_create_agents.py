@@ -11,6 +11,8 @@ from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+# migrate: allow prefer-text-field -- the model bounds an agent's name (String(100))
+
 # revision identifiers, used by Alembic.
 revision: str = '6d1a84599872'
 down_revision: str | Sequence[str] | None = None

@@ -11,6 +11,9 @@ from alembic import op
 import sqlalchemy as sa
 
 
+# migrate: allow prefer-text-field -- invoice numbers are bounded by the model (String(32))
+# migrate: allow prefer-identity -- sa.BigInteger(autoincrement) renders bigserial; ids stay 64-bit
+
 # revision identifiers, used by Alembic.
 revision: str = '2f78297a311d'
 down_revision: str | Sequence[str] | None = None

@@ -11,6 +11,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
+# migrate: allow prefer-text-field -- the models bound email and display_name (String(320), String(200))
+
 # revision identifiers, used by Alembic.
 revision: str = 'a2aac9be69fc'
 down_revision: str | Sequence[str] | None = None

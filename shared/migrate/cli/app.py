@@ -612,8 +612,57 @@ def check(
     result = _call(lambda: commands.check(state.target(), shadow_url, all_revisions=all_revisions))
     name = _call(lambda: state.module_name(branch))
     found = [f for f in result.findings if name is None or f.module in (name, "-")]
-    output.findings(found, as_json)
+    warned = [f for f in result.warnings if name is None or f.module == name]
+    output.findings(found, as_json, warned)
     if found:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def lint(
+    branch: Branch = None,
+    all_revisions: Annotated[
+        bool,
+        typer.Option(
+            "--all-revisions", help="Also the revisions the database has applied already."
+        ),
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only revision files added or changed since this git ref."),
+    ] = None,
+    static: Annotated[
+        bool,
+        typer.Option(
+            "--static", help="Do not connect: judge the SQL alone, every revision, unmeasured."
+        ),
+    ] = False,
+    show_silenced: Annotated[
+        bool, typer.Option("--show-silenced", help="Also list what silences and levels hide.")
+    ] = False,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", help="text, or github (workflow annotations on the op. call's line)."
+        ),
+    ] = "text",
+    shadow_url: ShadowUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Judge pending revisions: the locks, rewrites and breaks they cause.
+
+    Measured on a shadow database; exit 1 on any error-level finding."""
+    from shared.migrate.cli import output
+    from shared.migrate.commands.lint import LintOptions
+    from shared.migrate.commands.lint import lint as run
+    from shared.migrate.errors import shown
+
+    if fmt not in ("text", "github"):
+        _call(lambda: _refuse(f"--format must be text or github, not '{shown(fmt)}'"))
+    options = LintOptions(branch, all_revisions, since, static, shadow_url)
+    report = _call(lambda: run(state.target(), options))
+    output.lint(report, "json" if as_json else fmt, show_silenced)
+    if report.errors:
         raise typer.Exit(EXIT_FAILED)
 
 

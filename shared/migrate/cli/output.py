@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from shared.migrate.history.graph import Revision
     from shared.migrate.history.plans import Step
     from shared.migrate.schema.checks import Finding
+    from shared.migrate.schema.lint.findings import Finding as LintFinding
+    from shared.migrate.schema.lint.findings import Report
     from shared.migrate.schema.ownership import OwnershipMap
 
 JSON_VERSION = 1
@@ -327,6 +329,7 @@ def created(result: CreateResult, root: Path, as_json: bool = False) -> None:
                 "revision": result.revision,
                 "depends_on": list(result.depends_on),
                 "changes": list(result.changes),
+                "lint": [_finding_json(f) for f in result.lint],
             }
         )
         return
@@ -338,6 +341,10 @@ def created(result: CreateResult, root: Path, as_json: bool = False) -> None:
         say(f"  {change}", _change_style(change))
     if result.depends_on:
         say(f"  depends on {', '.join(result.depends_on)}")
+    if result.lint:
+        say("  lint (migrate lint):")
+    for finding in result.lint:
+        lint_finding(finding, "    ")
 
 
 def _change_style(change: str) -> str:
@@ -529,7 +536,8 @@ def owners(data: OwnershipMap, module: str | None, as_json: bool) -> None:
         say(f"unowned: {t} (in the database, owned by no module; left alone)", "yellow")
 
 
-def findings(items: list[Finding], as_json: bool) -> None:
+def findings(items: list[Finding], as_json: bool, warnings: Sequence[Finding] = ()) -> None:
+    """`check`: the findings that fail it, then the warnings (lint's) that do not."""
     if as_json:
         show_json(
             {
@@ -537,15 +545,18 @@ def findings(items: list[Finding], as_json: bool) -> None:
                 "findings": [
                     {"module": f.module, "kind": f.kind, "detail": f.detail} for f in items
                 ],
+                "warnings": [
+                    {"module": f.module, "kind": f.kind, "detail": f.detail} for f in warnings
+                ],
             }
         )
         return
+    rows: list[list[str | Cell]] = [[f.module, Cell(f.kind, "red"), f.detail] for f in items]
+    rows += [[f.module, Cell("warning", "yellow"), f.detail] for f in warnings]
+    if rows:
+        show_table(["MODULE", "KIND", "DETAIL"], rows)
     if not items:
         say("All checks passed.", "bold green")
-        return
-    show_table(
-        ["MODULE", "KIND", "DETAIL"], [[f.module, Cell(f.kind, "red"), f.detail] for f in items]
-    )
 
 
 def log(entries: list[LogEntry], as_json: bool) -> None:
@@ -590,3 +601,124 @@ def log(entries: list[LogEntry], as_json: bool) -> None:
             for e in entries
         ],
     )
+
+
+# ---- lint ------------------------------------------------------------------------------------
+
+LEVEL_STYLES = {"error": "bold red", "warning": "yellow"}
+
+
+def lint(report: Report, fmt: str, show_silenced: bool = False) -> None:
+    """`migrate lint`: findings as text, GitHub workflow annotations, or JSON."""
+    if fmt == "json":
+        show_json(lint_json(report))
+        return
+    if fmt == "github":
+        for finding in report.findings:
+            sys.stdout.write(_annotation(finding) + "\n")
+    else:
+        for finding in report.findings:
+            lint_finding(finding)
+    if show_silenced or fmt == "text":
+        for finding in report.silenced if show_silenced else ():
+            say(
+                f"silenced  {finding.rule}  {finding.where}  {finding.revision}: "
+                f"{shown(finding.silenced or '', 200)}",
+                "dim",
+            )
+    say(_lint_summary(report), "bold green" if not report.findings else "bold")
+
+
+def lint_finding(finding: LintFinding, indent: str = "") -> None:
+    """One finding: the rule and where, then what happens, and the safe way."""
+    head = f"{indent}{finding.level}  {finding.rule}  {finding.where}  ({finding.revision})"
+    say(head, LEVEL_STYLES.get(finding.level, ""))
+    say(f"{indent}  {finding.detail}")
+    say(f"{indent}  safe: {finding.recipe}", "dim")
+
+
+def _lint_summary(report: Report) -> str:
+    errors, warnings = len(report.errors), len(report.warnings)
+    count = len(report.revisions)
+    if not count:
+        return "No revisions to lint."
+    how = "measured on a shadow database" if report.measured else "static: not measured"
+    revisions = f"{count} revision{'' if count == 1 else 's'}"
+    silenced = f", {len(report.silenced)} silenced" if report.silenced else ""
+    if not errors and not warnings:
+        return f"No lint findings in {revisions} ({how}{silenced})."
+    return (
+        f"{errors} error{'' if errors == 1 else 's'}, {warnings} warning"
+        f"{'' if warnings == 1 else 's'} in {revisions} ({how}{silenced})."
+    )
+
+
+def _annotation(finding: LintFinding) -> str:
+    """A GitHub workflow command: the message on the `op.` call's line of the file."""
+
+    def data(text: str) -> str:
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    def prop(text: str) -> str:
+        return data(text).replace(":", "%3A").replace(",", "%2C")
+
+    where = f"file={prop(finding.file)}"
+    if finding.line:
+        where += f",line={finding.line}"
+    title = prop(f"migrate lint: {finding.rule}")
+    message = data(f"{finding.detail}. Safe: {finding.recipe}")
+    return f"::{finding.level} {where},title={title}::{message}"
+
+
+def _finding_json(finding: LintFinding) -> dict[str, Any]:
+    return {
+        "rule": finding.rule,
+        "level": finding.level,
+        "module": finding.module,
+        "revision": finding.revision,
+        "file": finding.file,
+        "line": finding.line,
+        "statement": finding.statement,
+        "detail": finding.detail,
+        "recipe": finding.recipe,
+        "measured": finding.measured,
+        "locks": [{"relation": k.relation, "mode": k.mode} for k in finding.locks],
+        "rewrites": list(finding.rewrites),
+        "scans": list(finding.scans),
+        "silenced": finding.silenced,
+    }
+
+
+def lint_json(report: Report) -> dict[str, Any]:
+    from shared.migrate.errors import QUOTE_LIMIT
+
+    cap = QUOTE_LIMIT * 40
+    return {
+        "ok": not report.errors,
+        "measured": report.measured,
+        "findings": [_finding_json(f) for f in report.findings],
+        "silenced": [_finding_json(f) for f in report.silenced],
+        "revisions": [
+            {
+                "module": r.module,
+                "revision": r.revision,
+                "file": r.file,
+                "statements": [
+                    {
+                        "index": s.index,
+                        "line": s.line,
+                        "sql": s.sql[:cap],
+                        "in_transaction": s.in_transaction,
+                        "locks": [
+                            {"relation": k.relation, "mode": k.mode}
+                            for k in (s.measured.locks if s.measured else ())
+                        ],
+                        "rewrites": list(s.measured.rewrites) if s.measured else [],
+                        "scans": list(s.measured.scans) if s.measured else [],
+                    }
+                    for s in r.statements
+                ],
+            }
+            for r in report.revisions
+        ],
+    }

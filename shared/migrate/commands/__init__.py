@@ -1,8 +1,9 @@
 """One function per `migrate` verb, each returning data and printing nothing; grouped by what
 they do: move a database (`run`), read (`views`), write revision files (`revisions`), build on a
-shadow (`inspect`), scaffold a module (`module`)."""
+shadow (`inspect`), judge revisions for hot tables (`lint`), scaffold a module (`module`)."""
 
 from shared.migrate.commands.inspect import CheckResult, check, owners
+from shared.migrate.commands.lint import LintOptions, lint
 from shared.migrate.commands.module import add_module
 from shared.migrate.commands.revisions import CreateResult, create, merge
 from shared.migrate.commands.run import (
@@ -24,6 +25,7 @@ __all__ = [
     "ChecksumMismatch",
     "CreateResult",
     "History",
+    "LintOptions",
     "Reset",
     "Resolution",
     "RunOptions",
@@ -35,6 +37,7 @@ __all__ = [
     "down",
     "heads",
     "history",
+    "lint",
     "log",
     "merge",
     "owners",

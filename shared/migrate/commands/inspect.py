@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from shared.migrate.database.target import Target
 
 if TYPE_CHECKING:
     from shared.migrate.schema.checks import Finding
+    from shared.migrate.schema.lint.findings import Finding as LintFinding
     from shared.migrate.schema.ownership import OwnershipMap
 
 T = TypeVar("T")
@@ -20,6 +21,7 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class CheckResult:
     findings: list[Finding]
+    warnings: list[Finding] = field(default_factory=list)  # printed; they do not fail check
 
     @property
     def ok(self) -> bool:
@@ -39,4 +41,34 @@ def check(
     """`migrate check`: every finding that should fail CI, each under its module."""
     from shared.migrate.schema import inspection
 
-    return CheckResult(inspection.check(target, shadow_url, all_revisions=all_revisions))
+    findings = inspection.check(target, shadow_url, all_revisions=all_revisions)
+    if any(f.kind in UNBUILT for f in findings):
+        return CheckResult(findings)  # lint would stop where the build did
+    errors, warnings = _lint(target, shadow_url, all_revisions)
+    return CheckResult(findings + errors, warnings)
+
+
+# what stops the build on the shadow (and so lint's measured pass) before it gets far
+UNBUILT = {
+    "heads",
+    "revision file",
+    "duplicate revision",
+    "duplicate label",
+    "stray file",
+    "reapply",
+}
+
+
+def _lint(
+    target: Target, shadow_url: str | None, all_revisions: bool
+) -> tuple[list[Finding], list[Finding]]:
+    """`migrate lint` over what check walks: errors fail check, warnings are printed."""
+    from shared.migrate.commands.lint import LintOptions, lint
+    from shared.migrate.schema.checks import Finding
+
+    report = lint(target, LintOptions(all_revisions=all_revisions, shadow_url=shadow_url))
+
+    def finding(f: LintFinding) -> Finding:
+        return Finding(f.module, "lint", f"{f.rule} at {f.where}: {f.detail}; safe: {f.recipe}")
+
+    return [finding(f) for f in report.errors], [finding(f) for f in report.warnings]

@@ -12,7 +12,7 @@ from shared.migrate.history.graph import load_graph
 from shared.migrate.manifest import Manifest
 
 if TYPE_CHECKING:
-    pass
+    from shared.migrate.schema.lint.findings import Finding as LintFinding
 
 T = TypeVar("T")
 
@@ -24,6 +24,7 @@ class CreateResult:
     revision: str | None
     depends_on: tuple[str, ...] = ()
     changes: tuple[str, ...] = ()  # what the revision does, one line per operation
+    lint: tuple[LintFinding, ...] = ()  # what `migrate lint` says of the file written
 
 
 # ---- writing revisions -------------------------------------------------------------------
@@ -57,8 +58,21 @@ def create(
     if created is None:
         return CreateResult(module.name, None, None)
     return CreateResult(
-        module.name, created.path, created.revision, created.depends_on, created.changes
+        module.name,
+        created.path,
+        created.revision,
+        created.depends_on,
+        created.changes,
+        _lint_written(target, created.revision, shadow_url),
     )
+
+
+def _lint_written(target: Target, revision: str, shadow_url: str | None) -> tuple[LintFinding, ...]:
+    """Lint of the revision just written, measured on a shadow built from what it follows."""
+    from shared.migrate.schema.lint.engine import lint
+
+    graph = load_graph(target.manifest)
+    return lint(graph, {revision}, target.shadow_server(shadow_url), "create").findings
 
 
 def merge(manifest: Manifest, module_name: str, message: str | None = None) -> CreateResult:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 from shared.migrate.database import recorder
 from shared.migrate.database.holders import Holder
@@ -36,7 +36,17 @@ if TYPE_CHECKING:
 LOCK_NOT_AVAILABLE = "55P03"
 QUERY_CANCELED = "57014"
 INSUFFICIENT_PRIVILEGE = "42501"
+SYNTAX_ERROR = "42601"
 CONNECTION_LOST = ("08003", "08006", "57P01", "57P02", "57P03")
+
+
+class Writable(Protocol):
+    """Where offline SQL goes: anything with write() (a StringIO, lint's capture)."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
 
 # where a revision stands while it runs (for what an interruption left behind)
 RUNNING, IN_BLOCK, COMMITTING = "running", "autocommit block", "committing"
@@ -75,6 +85,11 @@ class RevisionFailed(MigrateError):
                 reason += (
                     " (raise it with --statement-timeout, or SET LOCAL statement_timeout in "
                     "the revision)"
+                )
+            elif code == SYNTAX_ERROR and "multiple commands" in reason:
+                reason += (
+                    " (asyncpg prepares each statement, and one prepared statement holds one "
+                    "command: give each its own op.execute())"
                 )
             message = f"{where} failed: {reason}; {note}"
             self.reason = reason
@@ -132,11 +147,14 @@ class Executor:
         return cls(graph, env, rows, **kw)
 
     @classmethod
-    def offline(cls, graph: RevisionGraph, buffer: io.StringIO, rows: set[str]) -> Executor:
+    def offline(cls, graph: RevisionGraph, buffer: Writable, rows: set[str]) -> Executor:
         """An executor that writes each revision's SQL to `buffer` (`up --sql`)."""
         env = _environment(graph, as_sql=True)
         env.configure(
-            dialect_name="postgresql", literal_binds=True, output_buffer=buffer, **_options(graph)
+            dialect_name="postgresql",
+            literal_binds=True,
+            output_buffer=cast("TextIO", buffer),  # Alembic only calls write() and flush()
+            **_options(graph),
         )
         return cls(graph, env, rows)
 

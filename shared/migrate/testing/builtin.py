@@ -101,3 +101,24 @@ def test_dependencies_declared(module: str, migrate_manifest: Manifest) -> None:
     ]
     if found:
         pytest.fail("\n".join(found), pytrace=False)
+
+
+def test_lint(module: str, migrator: Migrator) -> None:
+    """`migrate lint` over the module's revisions (from its lint_from), measured on a shadow
+    database: an error fails the test, a warning is reported as a pytest warning."""
+    import warnings
+
+    from shared.migrate.commands.lint import LintOptions, lint
+
+    report = lint(migrator.target, LintOptions(module=module, all_revisions=True))
+    for finding in report.warnings:
+        warnings.warn(
+            f"{finding.rule} at {finding.where}: {finding.detail}", UserWarning, stacklevel=1
+        )
+    if report.errors:
+        pytest.fail(
+            "\n".join(
+                f"{f.rule} at {f.where}: {f.detail}; safe: {f.recipe}" for f in report.errors
+            ),
+            pytrace=False,
+        )
