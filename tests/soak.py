@@ -414,7 +414,7 @@ class Soak:
                 if client is not None:
                     client.note(f"its backend {pid} ({application}) terminated")
                 self.did["backend terminations"] += 1
-                self.terminated[application] += 1
+                self.terminated[re.sub(r"migrate_shadow_\S+", "migrate_shadow_…", application)] += 1
 
     async def locker(self) -> None:
         """Hold a table a running migration is about to need, briefly (a retry gets through)
@@ -788,6 +788,7 @@ INVARIANTS = (
 
 def report(soak: Soak, wall: float) -> bool:
     print("\nwhat it did")
+    print(f"  {'clients run':<34} {len(soak.clients):6d}")
     for command in ("up", "down", "check", "status"):
         codes = {code: n for (c, code), n in sorted(soak.cycles.items()) if c == command}
         if codes:
