@@ -173,7 +173,7 @@ class Soak:
     running: set[int] = field(default_factory=set)  # numbers of the clients still running
     did: Counter[str] = field(default_factory=Counter)
     cycles: Counter[tuple[str, int]] = field(default_factory=Counter)
-    errors: Counter[str] = field(default_factory=Counter)
+    errors: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, command)
     examples: dict[str, Counter[str]] = field(default_factory=dict)  # error kind -> lines
     ok_lines: Counter[tuple[str, str]] = field(default_factory=Counter)
     broken: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # invariant -> key
@@ -272,7 +272,7 @@ class Soak:
                 kind = "server unreachable, while it was up"
                 if any("terminated" in e for e in client.events):
                     self.breaks("tool behaviour", "a terminated session called unreachable", story)
-            self.errors[kind] += 1
+            self.errors[(kind, client.command)] += 1
             self.examples.setdefault(kind, Counter())[shape(line)] += 1
             if kind == "a bug of the tool's own":
                 self.breaks("tool behaviour", "unexpected error", story)
@@ -794,12 +794,17 @@ def report(soak: Soak, wall: float) -> bool:
         if codes:
             each = ", ".join(f"exit {code}: {n}" for code, n in codes.items())
             print(f"  {command + ' cycles':<34} {sum(codes.values()):6d}  ({each})")
-    for what, n in sorted(soak.did.items(), key=lambda kv: kv[0].lstrip()):
+    for what, n in sorted(soak.did.items()):
         print(f"  {what:<34} {n:6d}")
-    for application, n in soak.terminated.most_common():
-        print(f"      {n:4d} x {application}")
-    for kind, n in soak.errors.most_common():
-        print(f"  {'error: ' + kind:<34} {n:6d}")
+        if what == "backend terminations":
+            for application, times in soak.terminated.most_common():
+                print(f"      {times:4d} x {application}")
+    kinds: Counter[str] = Counter()
+    for (kind, _), n in soak.errors.items():
+        kinds[kind] += n
+    for kind, n in kinds.most_common():
+        each = ", ".join(f"{c} {m}" for (k, c), m in sorted(soak.errors.items()) if k == kind)
+        print(f"  {'error: ' + kind:<34} {n:6d}  ({each})")
         for line, times in soak.examples[kind].most_common(4):
             print(f"      {times:4d} x {line}")
     if soak.gone_after:
