@@ -55,8 +55,9 @@ GRACE = 10.0  # seconds a dead client's backends may outlive it (client_connecti
 WATCHDOG = 300.0  # seconds after which a client counts as hung
 TEMPLATE_MIN_AGE = 60.0  # the tool keeps a template this long before it may trim it
 MIGRATE = str(BIN / "migrate")
-# the tool's migration lock: (class "migr", crc32 of the version table's name, signed)
-MIGRATION_LOCK = (0x6D696772, zlib.crc32(b"alembic_version") - (1 << 32))
+# the tool's migration lock: class "migr", and the crc32 of the version table's name as int4
+_KEY = zlib.crc32(b"alembic_version")
+MIGRATION_LOCK = (0x6D696772, _KEY - (1 << 32) if _KEY >= 1 << 31 else _KEY)
 OK_LINE = re.compile(r"^(Applying|Unapplying) \S+ (\S+) .*\.\.\. OK \(")
 STDERR_NOTES = ("waiting for the migration lock", "lock timeout in ")
 
@@ -86,10 +87,10 @@ class Client:
         """The command, how it ended, what happened to it: enough to reproduce a finding."""
         events = "; ".join(self.events) or "nothing done to it"
         took = (self.ended or time.monotonic()) - self.started
+        last = self.out.strip().rpartition("\n")[2][-200:]
         return (
             f"client {self.number}: migrate {' '.join(self.argv)}; exit {self.code} after "
-            f"{took:.2f}s; {events}; stderr {self.err.strip()[-500:]!r}; last stdout line "
-            f"{self.out.strip().rpartition(chr(10))[2][-200:]!r}"
+            f"{took:.2f}s; {events}; stderr {self.err.strip()[-500:]!r}; last stdout line {last!r}"
         )
 
     @property
@@ -254,34 +255,42 @@ class Soak:
         if SECRET in client.out + client.err:
             self.breaks("no password in any output", client.command, story)
         self.checked["tool behaviour"] += 1
-        if client.code not in LEGITIMATE:
-            self.breaks("tool behaviour", f"exit {client.code}", story)
-        if "Traceback" in client.err:
-            self.breaks("tool behaviour", "traceback", story)
         errors = [line for line in client.err.splitlines() if line.startswith("error: ")]
-        if any(not line.startswith(("error: ", *STDERR_NOTES)) for line in client.err.splitlines()):
-            self.breaks("tool behaviour", "stray stderr", story)
-        if len(errors) > 1:
-            self.breaks("tool behaviour", "several errors", story)
-        if client.code in (1, 3, 143) and not errors and client.command != "check":
-            self.breaks("tool behaviour", "silent failure", story)
-        self.did["lock timeout retries"] += client.err.count("lock timeout in ")
+        notes = ("error: ", *STDERR_NOTES)
+        for broken, key in (
+            (client.code not in LEGITIMATE, f"exit {client.code}"),
+            ("Traceback" in client.err, "traceback"),
+            (any(not line.startswith(notes) for line in client.err.splitlines()), "stray stderr"),
+            (len(errors) > 1, "several errors"),
+            (client.code in (1, 3, 143) and not errors and client.command != "check", "silent"),
+        ):
+            if broken:
+                self.breaks("tool behaviour", key, story)
         for line in errors:
-            kind = error_kind(line)
-            if kind == "server unreachable" and not any("restarts" in e for e in client.events):
-                kind = "server unreachable, while it was up"
-                if any("terminated" in e for e in client.events):
-                    self.breaks("tool behaviour", "a terminated session called unreachable", story)
-            self.errors[(kind, client.command)] += 1
-            self.examples.setdefault(kind, Counter())[shape(line)] += 1
-            if kind == "a bug of the tool's own":
-                self.breaks("tool behaviour", "unexpected error", story)
-            if kind == "lock timeout, retries ran out" and "soak lock holder" in line:
-                self.did["lock timeouts naming the holder"] += 1
-            elif kind == "lock timeout, retries ran out" and client.held_until > (
-                client.ended or 0
-            ):
-                self.breaks("tool behaviour", "a live lock holder not named", story)
+            self.judge_error(client, line, story)
+        self.tally(client)
+        if client.command == "check" and client.code in (0, 1) and client.out.strip():
+            self.judge_check(client)
+
+    def judge_error(self, client: Client, line: str, story: str) -> None:
+        """An `error:` line: counted by kind, and held to what the driver knows happened."""
+        kind = error_kind(line)
+        if kind == "server unreachable" and not any("restarts" in e for e in client.events):
+            kind = "server unreachable, while it was up"
+            if any("terminated" in e for e in client.events):
+                self.breaks("tool behaviour", "a terminated session called unreachable", story)
+        self.errors[(kind, client.command)] += 1
+        self.examples.setdefault(kind, Counter())[shape(line)] += 1
+        if kind == "a bug of the tool's own":
+            self.breaks("tool behaviour", "unexpected error", story)
+        if kind == "lock timeout, retries ran out" and "soak lock holder" in line:
+            self.did["lock timeouts naming the holder"] += 1
+        elif kind == "lock timeout, retries ran out" and client.held_until > (client.ended or 0):
+            self.breaks("tool behaviour", "a live lock holder not named", story)
+
+    def tally(self, client: Client) -> None:
+        """Retries, deaths inside a revision, time to honour SIGTERM, and OK lines."""
+        self.did["lock timeout retries"] += client.err.count("lock timeout in ")
         if client.sent == "KILL" and client.code == -9 and client.mid_revision():
             self.did["kills mid-revision"] += 1
         if client.sent == "TERM" and client.code == 143:
@@ -291,8 +300,6 @@ class Soak:
             if match := OK_LINE.match(line):
                 direction = "up" if match.group(1) == "Applying" else "down"
                 self.ok_lines[(match.group(2), direction)] += 1
-        if client.command == "check" and client.code in (0, 1) and client.out.strip():
-            self.judge_check(client)
 
     def judge_check(self, client: Client) -> None:
         self.checked["check finds nothing"] += 1
@@ -320,7 +327,8 @@ class Soak:
             await asyncio.sleep(self.rng.uniform(2, 6))
             victims = self.victims()
             if self.rng.random() < 0.5:  # one in the middle of a (slow) revision
-                victims = [c for c in victims if c in await self.migrating()]
+                inside = await self.migrating()
+                victims = [c for c in victims if c in inside]
             if not victims:
                 continue
             client = self.rng.choice(victims)
@@ -341,8 +349,7 @@ class Soak:
             "('migrate up', 'migrate down') AND (query LIKE '%pg_sleep%' OR state LIKE 'idle in%')",
             ROLE,
         )
-        found = [await self.client_of(pid) for (pid,) in rows]
-        return [c for c in found if c is not None]
+        return await self.clients_of([pid for (pid,) in rows])
 
     async def backends_of(self, pid: int) -> list[int]:
         """The server processes a client is connected to (its TCP ports as pg_stat_activity
@@ -360,14 +367,12 @@ class Soak:
         )
         return [r[0] for r in rows]
 
-    async def client_of(self, backend: int) -> Client | None:
-        """The running client a backend serves, if the sockets tell."""
+    async def clients_of(self, backends: list[int]) -> list[Client]:
+        """The running clients these backends serve, as far as the sockets tell."""
         found = await sockets()
-        peers = {s.peer for s in found if s.pid == backend}
+        peers = {s.peer for s in found if s.pid in backends}
         pids = {s.pid for s in found if s.local in peers}
-        return next(
-            (c for c in self.clients if c.number in self.running and c.process.pid in pids), None
-        )
+        return [c for c in self.clients if c.number in self.running and c.process.pid in pids]
 
     async def outlived(self, client: Client, backends: list[int]) -> None:
         """A signalled client's backends must end within GRACE seconds of its death."""
@@ -408,10 +413,10 @@ class Soak:
             if not rows:
                 continue
             pid, application = self.rng.choice(rows)
-            client = await self.client_of(pid)
+            served = await self.clients_of([pid])
             done = await self.fetch("SELECT pg_terminate_backend($1)", pid)
             if done and done[0][0]:
-                if client is not None:
+                for client in served:
                     client.note(f"its backend {pid} ({application}) terminated")
                 self.did["backend terminations"] += 1
                 self.terminated[re.sub(r"migrate_shadow_\S+", "migrate_shadow_…", application)] += 1
@@ -468,20 +473,20 @@ class Soak:
                 who = "the superuser" if as_admin else ROLE
                 self.did[f"locks held: {kind}"] += 1
                 self.did[f"locks held by {who}"] += 1
-                self.tell(f"{table or kind} held by {who} for {seconds:.1f}s")
-                if table and not as_admin:  # a session it may read: the tool must name it
-                    for client in self.clients:
-                        if client.number in self.running:
-                            client.held_until = time.monotonic() + seconds
+                # a table held by a session the clients may read: the tool must name it
+                until = time.monotonic() + seconds if table and not as_admin else None
+                self.tell(f"{table or kind} held by {who} for {seconds:.1f}s", until)
                 await asyncio.sleep(seconds)
         finally:
             await conn.close(timeout=5)
 
-    def tell(self, event: str) -> None:
-        """Note an event on every running client."""
+    def tell(self, event: str, held_until: float | None = None) -> None:
+        """Note an event on every running client (and, for a table lock a client must be
+        able to name, until when it is held)."""
         for client in self.clients:
             if client.number in self.running:
                 client.note(event)
+                client.held_until = held_until or client.held_until
 
     async def restarter(self) -> None:
         """Restart the embedded server once, in the middle of the run."""
@@ -549,7 +554,7 @@ class Soak:
             if repeats:
                 found += await soak_checks.repeats(conn)
         except (soak_checks.Moved, asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
-            self.did["snapshots read again"] += 1
+            self.did["snapshots skipped (a table moved under it)"] += 1
             return
         finally:
             with contextlib.suppress(Exception):
@@ -600,8 +605,14 @@ class Soak:
         if first.code != 0:
             raise SystemExit(f"the generated project fails migrate check: {first.story()}")
         self.started = time.monotonic()
-        await self.soak()
-        await self.finish()
+        try:
+            await self.soak()
+            await self.finish()
+        finally:  # interrupted: no client outlives the soak
+            for client in self.clients:
+                if client.number in self.running:
+                    with contextlib.suppress(ProcessLookupError):
+                        client.process.kill()
 
     async def soak(self) -> None:
         tasks = [asyncio.create_task(self.replica()) for _ in range(self.replicas)]
