@@ -609,10 +609,15 @@ class Soak:
             await self.soak()
             await self.finish()
         finally:  # interrupted: no client outlives the soak
-            for client in self.clients:
-                if client.number in self.running:
-                    with contextlib.suppress(ProcessLookupError):
-                        client.process.kill()
+            self.kill_running()
+
+    def kill_running(self) -> int:
+        """SIGKILL every client still running; how many there were."""
+        running = [c for c in self.clients if c.number in self.running]
+        for client in running:
+            with contextlib.suppress(ProcessLookupError):
+                client.process.kill()
+        return len(running)
 
     async def soak(self) -> None:
         tasks = [asyncio.create_task(self.replica()) for _ in range(self.replicas)]
@@ -623,10 +628,7 @@ class Soak:
         await asyncio.sleep(self.seconds)
         self.stopping = True
         await asyncio.wait(tasks, timeout=120)
-        for client in self.clients:
-            if client.number in self.running:
-                client.process.kill()
-                self.did["clients still running at the end, killed"] += 1
+        self.did["clients still running at the end, killed"] += self.kill_running()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*helpers, return_exceptions=True)
         await asyncio.gather(*self.watchers)
