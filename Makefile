@@ -15,7 +15,7 @@ export MIGRATE_BRANCH := $(value branch)
 export MIGRATE_DATABASE := $(value database)
 BRANCH_OPT = $${MIGRATE_BRANCH:+--branch "$$MIGRATE_BRANCH"}
 
-.PHONY: help install demo dev-db dev-db-stop test lint bench clean migrate-up migrate-down \
+.PHONY: help install demo dev-db dev-db-stop test lint bench soak clean migrate-up migrate-down \
 	migrate-create migrate-current migrate-history migrate-status migrate-check migrate-lint \
 	migrate-reset
 
@@ -30,6 +30,7 @@ help:
 	@echo "make dev-db               start the embedded PostgreSQL and print its URL"
 	@echo "make dev-db-stop          stop it (its data stays in $(PGDATA)/)"
 	@echo "make bench                print what each command costs, beside plain Alembic"
+	@echo "make soak                 chaos soak: replicas migrate while clients and sessions die [SOAK_MINUTES=10]"
 	@echo "make clean                remove .venv, .bootstrap, caches (not $(PGDATA)/)"
 
 .bootstrap/bin/uv:
@@ -96,6 +97,12 @@ test: install lint
 
 bench: install
 	$(BIN)/python -m tests.bench
+
+# not part of `make test`: DATABASE_URL's server (its own database, dropped after), else an
+# embedded one that it restarts once; exits 0 only when every invariant held
+SOAK_MINUTES ?= 10
+soak: install
+	SOAK_MINUTES=$(SOAK_MINUTES) $(BIN)/python -W ignore::UserWarning -m tests.soak
 
 lint: install
 	$(BIN)/ruff check .
