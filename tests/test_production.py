@@ -852,3 +852,85 @@ def test_sigterm_during_commit_says_what_the_database_did(project: Project) -> N
     assert "first" in pg.tables(project.database_url)
     rows = pg.version_rows(project.database_url)
     assert "c0aa17000001" in rows and "c0aa17000002" not in rows
+
+
+@pytest.mark.deploy
+def test_a_holder_of_another_role_is_named_with_what_the_role_may_see(
+    project: Project, plain_role: str
+) -> None:
+    """pg_stat_activity hides another role's state, query and times (unless the role has
+    pg_read_all_stats): the lock holder is still named, and nothing crashes on the gaps."""
+    role = make_url(plain_role).username
+    database = make_url(project.database_url).database
+    pg.execute(project.database_url, f'ALTER DATABASE "{database}" OWNER TO {role}')
+    pg.execute(project.database_url, f"ALTER SCHEMA public OWNER TO {role}")
+    try:
+        assert project.migrate("up", env={"DATABASE_URL": plain_role}).code == 0
+        holder = holders.start("advisory", project.database_url, 30, "holder-superuser")
+        try:
+            waited = project.migrate("up", "--lock-wait", "1", env={"DATABASE_URL": plain_role})
+            assert waited.code == 3, waited.err
+            [line] = waited.err.strip().splitlines()[-1:]
+            assert "another migration holds the lock (pid " in line
+            assert "of another role (what it runs is hidden from this one)" in line
+            assert "unexpected" not in waited.err
+        finally:
+            holder.kill()
+            holder.wait(timeout=WATCHDOG)
+        project.write_revision(
+            "users", "0e0000000001", "op.add_column('users', sa.Column('q', sa.Integer()))"
+        )
+        blocker = holders.start("table", project.database_url, 3, "blocker-superuser", "users")
+        try:
+            ridden = project.migrate(
+                "up", "--lock-timeout", "300ms", env={"DATABASE_URL": plain_role}
+            )
+            assert ridden.code == 0, ridden.err
+            assert "retry 1 of 3" in ridden.err and "of another role" in ridden.err
+        finally:
+            blocker.wait(timeout=WATCHDOG)
+    finally:
+        pg.execute(project.database_url, f'ALTER DATABASE "{database}" OWNER TO postgres')
+
+
+def test_another_roles_shadow_template_is_never_cloned(
+    project: Project, other_database: str, server_url: str
+) -> None:
+    """Templates are keyed by what they build and by the role that builds them: a second role
+    with the same history builds its own instead of cloning objects it may not own."""
+    roles = [f"tpl_{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    urls = []
+    for role, database in zip(roles, (project.database_url, other_database), strict=True):
+        name = make_url(database).database
+        pg.execute(server_url, f"CREATE ROLE {role} LOGIN CREATEDB")
+        pg.execute(server_url, f'ALTER DATABASE "{name}" OWNER TO {role}')
+        pg.execute(database, f"ALTER SCHEMA public OWNER TO {role}")
+        urls.append(make_url(database).set(username=role).render_as_string(False))
+    try:
+        for url in urls:
+            assert project.migrate("up", "-r", "a2aac9be69fc", env={"DATABASE_URL": url}).code == 0
+            result = project.migrate("check", env={"DATABASE_URL": url})
+            assert result.code == 0, result.out + result.err
+    finally:
+        drop_roles(server_url, roles)
+
+
+def drop_roles(server_url: str, roles: list[str]) -> None:
+    """Drop test roles, with the shadow templates they made and what they own elsewhere."""
+    for role in roles:
+        owning = pg.fetch(
+            server_url,
+            "SELECT DISTINCT d.datname FROM pg_shdepend s "
+            "JOIN pg_database d ON d.oid = s.dbid OR (s.dbid = 0 AND s.objid = d.oid) "
+            "WHERE s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = $1)",
+            role,
+        )
+        for (name,) in owning:
+            if name.startswith("migrate_template_"):
+                pg.execute(server_url, f'ALTER DATABASE "{name}" IS_TEMPLATE false')
+                pg.execute(server_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+            else:
+                pg.execute(server_url, f'ALTER DATABASE "{name}" OWNER TO postgres')
+                url = make_url(server_url).set(database=name).render_as_string(False)
+                pg.execute(url, f"REASSIGN OWNED BY {role} TO postgres")
+        pg.execute(server_url, f"DROP ROLE {role}")

@@ -788,7 +788,12 @@ def _app_for(argv: list[str]) -> typer.Typer:
 
 
 def main() -> None:
-    _app_for(sys.argv[1:])(prog_name="migrate")
+    import signal
+
+    try:
+        _app_for(sys.argv[1:])(prog_name="migrate")
+    finally:  # done: a SIGTERM now finds nothing to stop (and Python's exit would default it)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,12 @@ from shared.migrate.database import recorder
 from shared.migrate.database.holders import Holder
 from shared.migrate.database.progress import Progress
 from shared.migrate.database.session import Watch
-from shared.migrate.database.translate import server_message, sqlstate
+from shared.migrate.database.translate import (
+    is_lost_connection,
+    lost_reason,
+    server_message,
+    sqlstate,
+)
 from shared.migrate.errors import ConfigError, MigrateError, shown
 from shared.migrate.history.graph import Revision, RevisionGraph
 from shared.migrate.history.plans import MOVE, Step
@@ -37,7 +42,6 @@ LOCK_NOT_AVAILABLE = "55P03"
 QUERY_CANCELED = "57014"
 INSUFFICIENT_PRIVILEGE = "42501"
 SYNTAX_ERROR = "42601"
-CONNECTION_LOST = ("08003", "08006", "57P01", "57P02", "57P03")
 
 
 class Writable(Protocol):
@@ -64,16 +68,19 @@ class RevisionFailed(MigrateError):
         note: str,
         *,
         retryable: bool = False,
+        locked: bool = False,
     ) -> None:
         info = graph.revisions[step.revision]
         where = f"module '{info.module}' revision {info.revision} ({graph.relative(info.path)})"
         code = sqlstate(cause)
         self.reason = server_message(cause)
         self.retryable = retryable
-        if code in CONNECTION_LOST or _is_connection_error(cause):
+        if is_lost_connection(cause):
+            lock = " (and with it the migration lock)" if locked else ""
+            why = lost_reason(cause)
             message = (
-                f"lost the connection (and with it the migration lock) while running {where}: "
-                f"{server_message(cause)}; it was rolled back; {note}; run the command again"
+                f"lost the connection{lock} while running {where} ({why}); it was rolled "
+                f"back; {note}; run the command again"
             )
         else:
             reason = (
@@ -134,6 +141,7 @@ class Executor:
         self.settings = graph.manifest.settings
         self.done: list[Step] = []
         self.total = 0
+        self.locked = False  # the session holds the migration lock (`up`, `down`)
         self.current: Step | None = None  # the revision in progress, if any
         self.phase: str | None = None  # RUNNING, IN_BLOCK or COMMITTING while it runs
 
@@ -255,6 +263,8 @@ class Executor:
                     lock_timeout_note(self.watch.blockers, attempt) + "; " + note,
                     retryable=True,
                 ) from exc
+            if is_lost_connection(exc) and not in_block:  # what was committed; nothing to fix
+                raise RevisionFailed(self.graph, step, exc, note, locked=self.locked) from exc
             raise RevisionFailed(self.graph, step, exc, failure_note(in_block, note, code)) from exc
         self.watch.stop()
         self.current = self.phase = None
@@ -418,28 +428,6 @@ def _options(graph: RevisionGraph) -> dict[str, Any]:
         "version_table": settings.version_table,
         "version_table_schema": settings.version_table_schema,
     }
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    for _ in range(4):
-        if seen is None:
-            return False
-        if (
-            type(seen).__name__
-            in (
-                "ConnectionDoesNotExistError",
-                "InterfaceError",
-                "ConnectionResetError",
-                "ConnectionFailureError",
-            )
-            and "connection" in str(seen).lower()
-        ):
-            return True
-        if getattr(seen, "connection_invalidated", False):
-            return True
-        seen = getattr(seen, "orig", None) or seen.__cause__
-    return False
 
 
 def render_sql(graph: RevisionGraph, plan: list[Step], rows: set[str], fresh: bool) -> str:

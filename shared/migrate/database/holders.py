@@ -23,12 +23,14 @@ TABLES_SHOWN = 5
 _QUERY = (
     "SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local'), "
     "coalesce(a.state, ''), left(coalesce(a.query, ''), 2000), "
-    "extract(epoch FROM now() - CASE WHEN a.state = 'active' THEN a.query_start "
+    "greatest(0, extract(epoch FROM clock_timestamp() - CASE WHEN a.state = 'active' "
+    "THEN a.query_start "
     "WHEN a.state = 'idle' THEN a.state_change "
-    "ELSE coalesce(a.xact_start, a.state_change, a.backend_start) END)::float8, "
+    "ELSE coalesce(a.xact_start, a.state_change, a.backend_start) END))::float8, "
     "ARRAY(SELECT DISTINCT c.oid::regclass::text FROM pg_locks t "
     "JOIN pg_class c ON c.oid = t.relation WHERE t.pid = a.pid AND t.granted "
     "AND t.locktype = 'relation' AND c.relkind IN ('r', 'p', 'm', 'v', 'f') "
+    "AND c.relnamespace <> 'pg_catalog'::regnamespace "
     "AND t.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
     "ORDER BY 1) "
     "FROM pg_stat_activity a WHERE {where} ORDER BY a.pid"
@@ -50,9 +52,9 @@ class Holder:
     pid: int
     application: str
     client: str
-    state: str  # active, idle, idle in transaction, ...
+    state: str  # active, idle, idle in transaction, ...; "" when another role's (hidden)
     statement: str  # the first keyword of its query (SELECT, UPDATE, ...), "" if none
-    seconds: float  # in that state: its query, its open transaction, or idle
+    seconds: float | None  # in that state (its query, its transaction, idle); None: hidden
     tables: tuple[str, ...] = ()  # the tables (views) of this database it holds locks on
 
     def describe(self) -> str:
@@ -64,9 +66,11 @@ class Holder:
             doing = f"running {kind}"
         elif self.state == "idle":
             doing = "idle"
+        elif not self.state:  # another role's session: PostgreSQL hides what it does
+            doing = "of another role (what it runs is hidden from this one)"
         else:  # idle in transaction (aborted), fastpath, disabled
-            doing = shown(self.state or "running") + (f" after {kind}" if self.statement else "")
-        what += f", {doing} for {self.seconds:.0f}s"
+            doing = shown(self.state) + (f" after {kind}" if self.statement else "")
+        what += f", {doing}" + (f" for {self.seconds:.0f}s" if self.seconds is not None else "")
         if self.tables:
             names = ", ".join(shown(t, 80) for t in self.tables[:TABLES_SHOWN])
             more = len(self.tables) - TABLES_SHOWN

@@ -48,6 +48,7 @@ async def run_plan(
         executor = await sa_conn.run_sync(
             lambda conn: Executor.online(conn, graph, rows, progress=progress, watch=session.watch)
         )
+        executor.locked = True  # the caller holds the migration lock on this session
         with executor.contexts():
             if not plan:
                 return Ran([], await sa_conn.run_sync(lambda _: executor.tidy()))

@@ -163,7 +163,9 @@ class Session:
             watcher.cancel()
 
     async def _watch(self, pid: int) -> None:
-        """While a revision runs longer than the threshold, note who blocks it (process `pid`)."""
+        """While a revision runs longer than the threshold, note who blocks it (process `pid`),
+        from a monitor session of its own; a monitor that is lost (terminated, say) is opened
+        again, so a live blocker is never taken for gone."""
         monitor: asyncpg.Connection | None = None
         try:
             while True:
@@ -171,23 +173,31 @@ class Session:
                 since = self.watch.running_since
                 if since is None or time.monotonic() - since < self.watch.threshold:
                     continue
-                if monitor is None:
-                    monitor = await connect(
-                        self.url,
-                        application_name=f"migrate {self.command} (monitor)",
-                        settings=KEEP_ALIVE,
-                    )
-                found = await holders(monitor, BLOCKING, pid)
+                try:
+                    if monitor is None:
+                        monitor = await connect(
+                            self.url,
+                            application_name=f"migrate {self.command} (monitor)",
+                            settings=KEEP_ALIVE,
+                        )
+                    found = await holders(monitor, BLOCKING, pid)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a lost monitor: try again with a new one, a little later
+                    if monitor is not None:
+                        monitor.terminate()
+                    monitor = None
+                    await asyncio.sleep(0.5)
+                    continue
                 if found and self.watch.running_since is not None:
                     self.watch.blockers = found
                 await asyncio.sleep(0.2)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            pass
         finally:
-            if monitor is not None:
-                await monitor.close(timeout=2)
+            if monitor is not None and not monitor.is_closed():
+                try:
+                    await monitor.close(timeout=2)
+                except Exception:
+                    monitor.terminate()
 
 
 def lock_key(name: str) -> int:
@@ -231,6 +241,8 @@ def run_async(main: Callable[[], Awaitable[T]]) -> T:
     cancels it like SIGINT does, so every `finally` runs: open transactions roll back,
     shadow databases are dropped."""
 
+    previous = signal.getsignal(signal.SIGTERM)  # restored after: asyncio resets it to default
+
     async def guarded() -> T:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
@@ -256,5 +268,6 @@ def run_async(main: Callable[[], Awaitable[T]]) -> T:
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signal.SIGTERM)
+                signal.signal(signal.SIGTERM, previous)
 
     return asyncio.run(guarded())

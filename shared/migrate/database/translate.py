@@ -61,6 +61,14 @@ def translated(url: DatabaseURL, exc: Exception) -> DatabaseError | None:
             f"{url.source} needs SELECT on the version and log tables to read them, and to own "
             "what up and down change"
         )
+    if isinstance(exc, sa_exc.StatementError) and isinstance(exc.orig, Exception):
+        if is_lost_connection(exc.orig):  # SQLAlchemy's wrapping of a closed connection
+            return lost_connection(
+                url, exc.orig, "whatever ran in its open transaction was rolled back"
+            )
+        return translated(url, exc.orig) or DatabaseError(
+            f"database error at {where}: {server_message(exc)}"
+        )
     if isinstance(exc, asyncpg.PostgresError | sa_exc.DBAPIError):
         return DatabaseError(f"database error at {where}: {server_message(exc)}")
     if isinstance(exc, ssl.SSLError | ssl.CertificateError):
@@ -87,14 +95,35 @@ def translated(url: DatabaseURL, exc: Exception) -> DatabaseError | None:
 
 
 def is_lost_connection(exc: BaseException) -> bool:
-    """Whether `exc` says an open connection was closed under us (not a refused connect)."""
+    """Whether `exc` (or what it wraps) says an open connection was closed under us (not a
+    refused connect): ended by the server, an administrator, a pooler or a restart."""
     import asyncpg
 
-    if isinstance(exc, asyncpg.ConnectionDoesNotExistError):
-        return True
-    if sqlstate(exc) in ("57P01", "57P02", "57P03", "08006", "08003"):
-        return True  # terminated by an administrator, a crash, a shutdown
-    return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return False
+        if isinstance(seen, asyncpg.ConnectionDoesNotExistError):
+            return True
+        if isinstance(seen, asyncpg.InternalClientError) and "another operation" in str(seen):
+            return True  # asyncpg's protocol, cut short by the server ending the session
+        if isinstance(seen, asyncpg.InterfaceError) and "closed" in str(seen):
+            return True
+        if getattr(seen, "sqlstate", None) in ("57P01", "57P02", "57P03", "08006", "08003"):
+            return True  # terminated by an administrator, a crash, a shutdown
+        if getattr(seen, "connection_invalidated", False):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
+def lost_reason(exc: BaseException) -> str:
+    """Why a connection was lost, in the server's words when it gave them."""
+    import asyncpg
+
+    if sqlstate(exc) and not isinstance(exc, asyncpg.InternalClientError):
+        return server_message(exc)
+    return "the server or the network closed it: an administrator, a pooler or a restart"
 
 
 def lost_connection(
@@ -102,15 +131,10 @@ def lost_connection(
 ) -> DatabaseError:
     """The open connection was lost (`doing` something): say so with the server's word when it
     gave one, and what became of the work (`after`)."""
-    import asyncpg
-
-    if isinstance(exc, asyncpg.PostgresError) or sqlstate(exc):
-        why = server_message(exc)
-    else:
-        why = "the server or the network closed it: an administrator, a pooler or a restart"
     doing = f" {doing}" if doing else ""
     return DatabaseError(
-        f"lost the connection to the database at {url.display()}{doing} ({why}); {after}"
+        f"lost the connection to the database at {url.display()}{doing} ({lost_reason(exc)}); "
+        f"{after}"
     )
 
 

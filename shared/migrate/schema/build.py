@@ -183,9 +183,10 @@ def _stair(
     return True
 
 
-def _template_of(graph: RevisionGraph, base: set[str]) -> str:
-    """The template of the state `base` builds: what its revisions run, and the repository's
-    modules they import."""
+def _template_of(graph: RevisionGraph, base: set[str], role: str) -> str:
+    """The template of the state `base` builds: what its revisions run, the repository's
+    modules they import, and the role that builds it (another role's template holds objects
+    this one may not own)."""
     from shared.migrate.schema.imports import imported_sources
     from shared.migrate.schema.shadow import template_name
 
@@ -194,6 +195,7 @@ def _template_of(graph: RevisionGraph, base: set[str]) -> str:
     return template_name(
         [f"{r.revision} {r.module} {r.checksum}" for r in revisions]
         + [f"imports {line}" for line in sources]
+        + [f"role {role}"]
     )
 
 
@@ -213,7 +215,7 @@ async def on_shadow(
 
     settings = graph.manifest.settings
     base = graph.ancestors(targets) - graph.descendants(stairway)
-    template = _template_of(graph, base) if base else None
+    template = _template_of(graph, base, server.user or "") if base else None
     tables_sql = recorder.create_tables(settings, version=False, log=False, log_current=False)
 
     async def work(shadow: Shadow) -> T:

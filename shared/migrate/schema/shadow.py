@@ -95,8 +95,9 @@ async def in_shadow(
     with database_errors(server):
         owner, name = await _owner(server)
     try:
-        with database_errors(server):
+        with database_errors(server, connected=True):
             await _sweep(owner)
+            await _trim(owner, server, keep)  # kept ones, and spares a killed run left
             created_by = await _clone(owner, name, template) if template and keep else None
             if created_by is None:
                 try:
@@ -111,7 +112,7 @@ async def in_shadow(
             shadow = Shadow(server.with_database(name), template, created_by, owner, server, keep)
             return await _unless_gone(owner, server, name, command, work(shadow))
         finally:
-            with database_errors(server):
+            with database_errors(server, connected=True):
                 await asyncio.shield(
                     owner.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 )
@@ -189,8 +190,9 @@ async def _clone(owner: asyncpg.Connection, name: str, template: str) -> dict[st
     or it went away: the caller builds from scratch)."""
     import asyncpg
 
-    comment = await owner.fetchval(
-        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+    comment = await owner.fetchval(  # only a template this role may own the objects of
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1 "
+        "AND pg_has_role(datdba, 'USAGE')",
         template,
     )
     if comment is None:
