@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from shared.db.url import DatabaseURL
 from tests import pg
 from tests.conftest import Project
 
@@ -74,10 +75,8 @@ def test_reset_empties_a_local_database_and_applies_every_module(project: Projec
     result = project.migrate("reset")
     assert result.code == 0, result.err
     lines = result.out.splitlines()
-    assert lines[0] == (
-        f"Emptied 127.0.0.1:5432/{project.database_url.rsplit('/', 1)[1]}: dropped schema "
-        "public, scratch and all it held."
-    )
+    where = DatabaseURL.parse(project.database_url).display()
+    assert lines[0] == f"Emptied {where}: dropped schema public, scratch and all it held."
     assert lines[-1].startswith("Applied 6 revisions in ")
     assert pg.tables(project.database_url) == {"users", "agents", "invoices", *pg.BOOKKEEPING}
     schemas = {r[0] for r in pg.fetch(project.database_url, "SELECT nspname FROM pg_namespace")}

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from shared.db.url import DatabaseURL
 from tests import pg
 from tests.conftest import Project
 
@@ -60,7 +61,8 @@ def test_make_migrate_reset_on_the_local_database(project: Project) -> None:
     pg.execute(project.database_url, "CREATE TABLE scratch (id int)")
     reset = project.make("migrate-reset")
     assert reset.code == 0, reset.err
-    assert reset.out.startswith("Emptied 127.0.0.1:5432/")
+    where = DatabaseURL.parse(project.database_url).display()
+    assert reset.out.startswith(f"Emptied {where}: dropped schema public")
     assert pg.tables(project.database_url) == {"users", "agents", "invoices", *pg.BOOKKEEPING}
     named = project.make("migrate-reset", "database=not_this_one")
     assert named.code != 0 and "--database names 'not_this_one'" in named.err
