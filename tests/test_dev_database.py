@@ -70,7 +70,7 @@ def test_reset_empties_a_local_database_and_applies_every_module(project: Projec
     pg.execute(
         project.database_url,
         "CREATE SCHEMA scratch; CREATE TABLE scratch.notes (id int); CREATE TYPE mood AS "
-        "ENUM ('ok'); CREATE EXTENSION IF NOT EXISTS pgcrypto",
+        "ENUM ('ok'); CREATE FUNCTION scratch.hello() RETURNS int LANGUAGE sql AS 'SELECT 1'",
     )
     result = project.migrate("reset")
     assert result.code == 0, result.err
@@ -82,9 +82,8 @@ def test_reset_empties_a_local_database_and_applies_every_module(project: Projec
     schemas = {r[0] for r in pg.fetch(project.database_url, "SELECT nspname FROM pg_namespace")}
     assert "scratch" not in schemas and "public" in schemas
     assert "mood" not in pg.enum_types(project.database_url)
-    assert pg.fetch(
-        project.database_url, "SELECT count(*) FROM pg_extension WHERE extname = 'pgcrypto'"
-    ) == [(0,)]
+    functions = "SELECT count(*) FROM pg_proc WHERE proname = 'hello'"
+    assert pg.fetch(project.database_url, functions) == [(0,)]
     # public is as a new database has it: owned by the database's owner, USAGE for everyone
     assert pg.fetch(
         project.database_url,

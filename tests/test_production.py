@@ -578,11 +578,16 @@ def sleeping_in_shadow(project: Project, run: subprocess.Popen[str]) -> None:
     wait_for(sleeping)
 
 
+def with_query(url: str, **params: str) -> str:
+    """`url` with query parameters added (a socket URL has some already)."""
+    return make_url(url).update_query_dict(params).render_as_string(hide_password=False)
+
+
 def test_two_checks_at_once_keep_each_others_shadow(project: Project) -> None:
     """The URL's application_name prefixes every session's name: a second `check` must still
     tell the first one's shadow (in use) from one a killed run left behind."""
     project.write_revision("users", "5ad000000002", "op.execute('SELECT pg_sleep(3)')")
-    env = {"DATABASE_URL": project.database_url + "?application_name=ci-runner"}
+    env = {"DATABASE_URL": with_query(project.database_url, application_name="ci-runner")}
     first = project.spawn("check", env=env)
     sleeping_in_shadow(project, first)
     second = project.spawn("check", env=env)
@@ -595,7 +600,7 @@ def test_two_checks_at_once_keep_each_others_shadow(project: Project) -> None:
 
 def test_a_shadow_dropped_under_a_command_is_named_as_such(project: Project) -> None:
     project.write_revision("users", "5ad000000003", "op.execute('SELECT pg_sleep(3)')")
-    env = {"DATABASE_URL": project.database_url + "?application_name=ci-runner"}
+    env = {"DATABASE_URL": with_query(project.database_url, application_name="ci-runner")}
     run = project.spawn("check", env=env)
     sleeping_in_shadow(project, run)
     [shadow] = pg.shadows(project.database_url, run.pid)
