@@ -22,7 +22,20 @@ UNION ALL
 SELECT CASE c.relkind WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view'
        WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table' ELSE 'table' END,
        n.nspname || '.' || c.relname,
-       CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) ELSE '' END
+       CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid)
+            WHEN c.relkind = 'S' THEN (
+              SELECT format_type(s.seqtypid, NULL) || ' start ' || s.seqstart || ' increment '
+                     || s.seqincrement || ' min ' || s.seqmin || ' max ' || s.seqmax || ' cache '
+                     || s.seqcache || CASE WHEN s.seqcycle THEN ' cycle' ELSE '' END
+              FROM pg_sequence s WHERE s.seqrelid = c.oid)
+              || coalesce((SELECT ' owned by ' || rn.nspname || '.' || r.relname || '.' || a.attname
+                           FROM pg_depend o JOIN pg_class r ON r.oid = o.refobjid
+                           JOIN pg_namespace rn ON rn.oid = r.relnamespace
+                           JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum = o.refobjsubid
+                           WHERE o.classid = 'pg_class'::regclass AND o.objid = c.oid
+                             AND o.refclassid = 'pg_class'::regclass AND o.deptype IN ('a', 'i')
+                           LIMIT 1), '')
+            ELSE '' END
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND {_SYSTEM}
 UNION ALL
