@@ -279,8 +279,9 @@ class Executor:
     def _move_action(self, name: str) -> str:
         adopted = self.graph.manifest.adopted
         tops = self.graph.revisions[name].replaces
+        revisions = self.graph.revisions
         if adopted is not None and any(
-            self.graph.revisions[t].module == adopted.name for t in tops
+            t in revisions and revisions[t].module == adopted.name for t in tops
         ):
             return "adopted"
         return "replaced"
