@@ -95,6 +95,12 @@ def scan_all(manifest: Manifest) -> tuple[list[Revision], list[Problem]]:
     return found, problems
 
 
+def scan_folder(manifest: Manifest, directory: Path, owner: str) -> list[Revision]:
+    """The revision files of one directory as live revisions of `owner`: how `adopt` reads a
+    single-application history before it becomes the adopted one."""
+    return _scan(manifest.root, directory, owner, False, None)
+
+
 def _scan_module(root: Path, module: Module, problems: list[Problem] | None) -> list[Revision]:
     """The module's revisions, and those it replaced (its versions directory's `replaced/`)."""
     found = _scan(root, module.versions, module.name, False, problems)
