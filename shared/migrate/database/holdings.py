@@ -135,6 +135,15 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE NOT g.tgisinternal AND {_SYSTEM}
 """
 
+# PostgreSQL 18 keeps NOT NULL as named constraints, and a rename of the table or column
+# keeps the name it was given: those whose name is not the one a new table would give
+NOT_NULL_SQL = f"""
+SELECT n.nspname, c.relname, a.attname, k.conname FROM pg_constraint k
+JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.conkey[1]
+WHERE k.contype = 'n' AND {_SYSTEM} AND k.conname <> c.relname || '_' || a.attname || '_not_null'
+"""
+
 COLUMNS_SQL = """
 SELECT a.attname, a.attidentity::text FROM pg_attribute a
 WHERE a.attrelid = CAST(:table AS regclass) AND a.attnum > 0 AND NOT a.attisdropped
@@ -192,6 +201,7 @@ class Holdings:
     things: list[Thing]
     owned: dict[str, Owned]  # schema.table.column -> its sequence
     relation_users: dict[str, frozenset[str]] = field(default_factory=dict)
+    not_null: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # renamed ones
     rows: dict[str, Rows] = field(default_factory=dict)  # schema.table -> its rows
     positions: dict[str, tuple[int, bool]] = field(default_factory=dict)  # sequence -> state
 
@@ -279,7 +289,10 @@ def read_holdings(conn: Connection, ignored: set[str]) -> Holdings:
     relation_users = {
         name: frozenset(users.get(oid, set())) for oid, (name, _) in relations.items()
     }
-    return Holdings(metadata, tables, order, things, owned, relation_users)
+    not_null: dict[str, list[tuple[str, str]]] = {}
+    for schema, table, column, name in conn.execute(text(NOT_NULL_SQL)):
+        not_null.setdefault(qualified(schema, table), []).append((column, name))
+    return Holdings(metadata, tables, order, things, owned, relation_users, not_null)
 
 
 def _schemas(conn: Connection) -> list[Thing]:

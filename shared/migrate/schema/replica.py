@@ -87,6 +87,9 @@ def body(holdings: Holdings, keys: set[tuple[str, str]], rows: Iterable[str] = (
     for sequence in owned.values():
         writer.sequence(sequence, explicit)
     for name in ordered:
+        for column, constraint in holdings.not_null.get(name, []):
+            writer.not_null(name, column, constraint)
+    for name in ordered:
         if name in rows and name in holdings.rows:
             writer.rows(name, holdings.rows[name])
     for name, (value, called) in sorted(holdings.positions.items()):
@@ -299,6 +302,14 @@ class _Writer:
             )
         if not sequence.default:
             self.up.append(execute(f"ALTER SEQUENCE {quote(sequence.name)} {sequence.parameters}"))
+
+    def not_null(self, table: str, column: str, name: str) -> None:
+        """A NOT NULL constraint that kept its name through a rename (PostgreSQL 18 names
+        them), renamed from the one the new table gave it."""
+        made = f"{table.partition('.')[2]}_{column}_not_null"
+        self.up.append(
+            execute(f"ALTER TABLE {quote(table)} RENAME CONSTRAINT {ident(made)} TO {ident(name)}")
+        )
 
     def rows(self, table: str, rows: Rows) -> None:
         names = ", ".join(ident(c) for c in rows.columns)
