@@ -57,6 +57,7 @@ class RevisionFailed(MigrateError):
     ) -> None:
         info = graph.revisions[step.revision]
         where = f"module '{info.module}' revision {info.revision} ({graph.relative(info.path)})"
+        self.where = where
         code = sqlstate(cause)
         self.reason = server_message(cause)
         self.retryable = retryable
@@ -298,7 +299,7 @@ class Executor:
             kept = read_expected(info.path)
             if kept is None:
                 continue
-            live = live or snapshot(conn, _bookkeeping(self.settings))
+            live = live or snapshot(conn, bookkeeping_tables(self.settings))
             expected = Catalog(frozenset(kept))
             differences = live.around(expected).difference(expected)
             if differences:
@@ -359,7 +360,7 @@ def _range(graph: RevisionGraph, name: str) -> str:
     return f"{count} revision(s) up to {', '.join(tops)}"
 
 
-def _bookkeeping(settings: Any) -> set[str]:
+def bookkeeping_tables(settings: Any) -> set[str]:
     schema = settings.version_table_schema or "public"
     return {f"{schema}.{settings.version_table}", f"{schema}.{settings.log_table}"}
 

@@ -366,6 +366,23 @@ class RevisionGraph:
                 found |= self.covered(inner)
         return found
 
+    def before(self, names: Iterable[str]) -> RevisionGraph:
+        """The history as it stood before the revisions `names` replaced others: those and
+        what builds on them left out, what they replace live again (`check` builds it to
+        prove that a squash or an adoption still builds what it replaced)."""
+        chosen = list(names)
+        dropped = self.descendants(chosen)
+        covered = set().union(*(self.covered(n) for n in chosen)) if chosen else set()
+        kept = [
+            rev._replace(
+                replaced=rev.replaced and rev.revision not in covered,
+                depends_on=self.original_depends.get(rev.revision, rev.depends_on),
+            )
+            for rev in self.revisions.values()
+            if rev.revision not in dropped
+        ]
+        return RevisionGraph(self.manifest, kept)
+
     def inside(self, reached: set[str]) -> set[str]:
         """The live replacing revisions a database that reached `reached` (its rows and all
         they build on) still has to be moved onto: it ran some or all of what they replace."""

@@ -69,8 +69,9 @@ def claim(
             claims.unclaimed.append(f"table {_short(table)}")
         else:
             claims.tables[table] = owner
-    for thing in sorted(holdings.things, key=lambda t: (t.phase, t.oid)):
-        owner = by_name.get(thing.key) or _owner(manifest, holdings, claims, thing)
+    ordered = sorted(holdings.things, key=lambda t: (t.kind == "schema", t.phase, t.oid))
+    for thing in ordered:  # a schema once what is in it has its module
+        owner = by_name.get(thing.key) or _owner(manifest, claims, thing)
         if owner is None:
             claims.unclaimed.append(f"{thing.kind} {_short(thing.name)}")
         else:
@@ -111,13 +112,12 @@ def _names(key: tuple[str, str], given: str) -> bool:
     return given in candidates
 
 
-def _owner(manifest: Manifest, holdings: Holdings, claims: Claims, thing: Thing) -> str | None:
+def _owner(manifest: Manifest, claims: Claims, thing: Thing) -> str | None:
     if thing.kind == "schema":
         owners = [m.name for m in manifest.modules if m.schema == thing.name]
         if owners:
             return owners[0]
-        inside = {m for t, m in claims.tables.items() if t.partition(".")[0] == thing.name}
-        return _common(manifest, inside)
+        return _common(manifest, _inside(claims, thing.name))
     modules = {_module_of(claims, relation) for relation in thing.users} - {None}
     found = _common(manifest, {m for m in modules if m is not None})
     if found is None and thing.kind == "extension" and not thing.users:
@@ -128,6 +128,21 @@ def _owner(manifest: Manifest, holdings: Holdings, claims: Claims, thing: Thing)
         )
         return first
     return found
+
+
+def _inside(claims: Claims, schema: str) -> set[str]:
+    """The modules of the tables and objects in `schema`."""
+    found = {m for t, m in claims.tables.items() if t.partition(".")[0] == schema}
+    found |= {
+        m
+        for (kind, name), m in claims.things.items()
+        if kind != "extension" and _schema(name) == schema
+    }
+    return found
+
+
+def _schema(name: str) -> str:
+    return name.partition(".")[0] if "." in name.partition("(")[0] else ""
 
 
 def _module_of(claims: Claims, relation: str) -> str | None:
@@ -179,6 +194,13 @@ def dependencies(manifest: Manifest, holdings: Holdings, claims: Claims) -> dict
                 need(owner, user, f"{thing.kind} {_short(thing.name)} reads {_short(relation)}")
             else:
                 need(user, owner, f"{_short(relation)} uses {thing.kind} {_short(thing.name)}")
+    schemas = {name: m for (kind, name), m in claims.things.items() if kind == "schema"}
+    for table, module in claims.tables.items():
+        schema = table.partition(".")[0]
+        need(module, schemas.get(schema), f"table {_short(table)} is in schema {schema}")
+    for (kind, name), module in claims.things.items():
+        schema = _schema(name) if kind not in ("schema", "extension") else ""
+        need(module, schemas.get(schema), f"{kind} {_short(name)} is in schema {schema}")
     for (module, other), why in sorted(reasons.items()):
         allowed = {d.name for d in manifest.dependency_closure(module)}
         if other not in allowed:

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from shared.migrate.database.catalog import Catalog, snapshot
+from shared.migrate.database.executor import RevisionFailed
 from shared.migrate.database.holdings import Holdings, Rows, read_holdings, read_rows
 from shared.migrate.errors import MigrateError, shown
 from shared.migrate.history.graph import RevisionGraph
 from shared.migrate.schema.build import Built, bookkeeping, build, on_shadow
+from shared.migrate.schema.checks import Finding
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -96,7 +98,13 @@ async def prove(
         seen = picture(conn, graph)
         return seen, check(conn, seen)
 
-    return await on_shadow(server, graph, written, command, then, stairway=written)
+    try:
+        return await on_shadow(server, graph, written, command, then, stairway=written)
+    except RevisionFailed as exc:
+        raise ProofFailed(
+            f"{exc.where} fails on the shadow database: {exc.reason}; nothing was written "
+            "(report it: the writer missed something)"
+        ) from exc
 
 
 # ---- comparing ------------------------------------------------------------------------------
@@ -169,3 +177,59 @@ def part_relation(kind: str, name: str, detail: str) -> str | None:
         marker = " ON ONLY " if " ON ONLY " in detail else " ON "
         return detail.partition(marker)[2].split(" ")[0] or None
     return None
+
+
+# ---- check: a revision that builds otherwise than its kept catalog -----------------------
+
+
+def kept_catalogs(graph: RevisionGraph) -> dict[str, Catalog]:
+    """Live revisions with a catalog kept beside them (squash, adopt, baseline) -> it."""
+    from shared.migrate.history.revisionfile import read_expected
+
+    found: dict[str, Catalog] = {}
+    for rev in graph.revisions.values():
+        if rev.replaced:
+            continue
+        rows = read_expected(rev.path)
+        if rows is not None:
+            found[rev.revision] = Catalog(frozenset(rows))
+    return found
+
+
+def kept_findings(
+    graph: RevisionGraph, kept: dict[str, Catalog], now: Picture, old: Picture | None
+) -> list[Finding]:
+    """`replaces` findings: a revision whose build (`now`, every kept revision built from
+    empty), or the build of what it replaces (`old`), differs from its kept catalog."""
+    from shared.migrate.history.revisionfile import expected_path
+
+    found: list[Finding] = []
+    for name, expected in sorted(kept.items()):
+        info = graph.revisions[name]
+        where = f"revision {name} ({graph.relative(info.path)})"
+        kept_name = expected_path(info.path).name
+        lines = now.catalog.around(expected).difference(expected)
+        if lines:
+            found.append(
+                Finding(
+                    info.module,
+                    "replaces",
+                    f"{where} builds otherwise than the catalog kept beside it ({kept_name}): "
+                    f"{listed(lines)}; restore the file, or write it again (it was proved "
+                    "against that catalog)",
+                )
+            )
+        if old is None or not any(t in graph.revisions for t in info.replaces):
+            continue
+        lines = old.catalog.around(expected).difference(expected)
+        if lines:
+            found.append(
+                Finding(
+                    info.module,
+                    "replaces",
+                    f"{where}: the revisions it replaces ({', '.join(info.replaces)} and what "
+                    f"they build on) build otherwise than the catalog kept beside it "
+                    f"({kept_name}): {listed(lines)}; a replaced file was edited: restore it",
+                )
+            )
+    return found
