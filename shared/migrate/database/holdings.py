@@ -115,6 +115,8 @@ SELECT p.oid, n.nspname, p.proname, pg_get_function_identity_arguments(p.oid),
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE {_SYSTEM} AND p.prokind IN ('f', 'p')
   AND {_NOT_EXTENSION.format(cls="'pg_proc'", oid="p.oid")}
+  AND NOT EXISTS (SELECT 1 FROM pg_depend i WHERE i.classid = 'pg_proc'::regclass
+                  AND i.objid = p.oid AND i.deptype = 'i')  -- a range type's constructors
 """
 
 VIEWS_SQL = f"""

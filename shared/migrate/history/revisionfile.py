@@ -71,7 +71,7 @@ REPLACES_COMMENT = (
     "# the revisions this one replaces, with all they build on: kept in a replaced folder for\n"
     "# the databases still inside them (see `replaces` in the README)\n"
 )
-_DEPENDS_LINE = re.compile(r"^depends_on\b.*$", re.MULTILINE)
+_DEPENDS_LINE = re.compile(r"^depends_on\s*[:=].*$", re.MULTILINE)
 
 
 def _with_replaces(text: str, replaces: tuple[str, ...]) -> str:
