@@ -119,7 +119,7 @@ class Catalog:
         for key in sorted(old.keys() | new.keys(), key=lambda k: (k[1], k[0])):
             kind, name = key
             if key in old and key in new:
-                if old[key] != new[key]:
+                if old[key] != new[key] and not _same_order(kind, old[key], new[key]):
                     lines.append(f"~ {kind} {_short(name)} ({old[key]} -> {new[key]})")
                 continue
             if kind not in _RELATIONS and _part_of(kind, name, new.get(key, old.get(key)), whole):
@@ -179,6 +179,15 @@ def _part_of(kind: str, name: str, detail: str | None, tables: set[str]) -> bool
     if kind == "index" and detail:
         return any(f" ON {t} " in detail or f" ON ONLY {t} " in detail for t in tables)
     return False
+
+
+def _same_order(kind: str, old: str, new: str) -> bool:
+    """A column order that differs only by columns added or dropped (each named on its own
+    line) is no news: only the order of the columns both have is."""
+    if kind != "column order":
+        return False
+    before, after = old.split(", "), new.split(", ")
+    return [c for c in before if c in after] == [c for c in after if c in before]
 
 
 def _short(name: str) -> str:
