@@ -299,10 +299,18 @@ def run_summary(result: RunResult, direction: str, as_json: bool = False) -> Non
     if not result.steps:
         say("No migrations to apply." if direction == "up" else "No migrations to unapply.")
         return
-    noun = "revision" if len(result.steps) == 1 else "revisions"
-    done = "Applied" if direction == "up" else "Unapplied"
+    ran = [s for s in result.steps if s.kind != "move"]
+    moved = sum(len(s.together) for s in result.steps if s.kind == "move")
     took = sum(s.seconds or 0 for s in result.steps)
-    say(f"{done} {len(result.steps)} {noun} in {took:.2f}s.", "bold green")
+    done = "Applied" if direction == "up" else "Unapplied"
+    parts = [f"{done} {_count(len(ran), 'revision')}"] if ran else []
+    if moved:  # no script ran for those: the database ran what they replace
+        parts.append(f"{'moved' if ran else 'Moved'} onto {_count(moved, 'revision')}")
+    say(f"{' and '.join(parts)} in {took:.2f}s.", "bold green")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def resolution(result: Resolution) -> None:
