@@ -81,6 +81,12 @@ def test_databases_made_by_create_all_get_baselines_and_are_marked(
         )
     )
     assert pg.version_rows(first) == set()  # writing a baseline changes no database
+    wrong = project.migrate("up")  # run, a baseline would make what is there already
+    assert wrong.code == 1
+    assert (
+        f"revision {written['accounts']} is a baseline and this database has its objects "
+        "already: record it with `migrate baseline --mark -b accounts`" in wrong.err
+    )
 
     marked = project.migrate("baseline", "--mark")
     assert marked.code == 0, marked.err

@@ -238,7 +238,8 @@ class Executor:
                     lock_timeout_note(self.watch.blockers, attempt) + "; " + note,
                     retryable=True,
                 ) from exc
-            raise RevisionFailed(self.graph, step, exc, failure_note(in_block, note, code)) from exc
+            note = failure_note(in_block, note, code) + _baseline_hint(info, code)
+            raise RevisionFailed(self.graph, step, exc, note) from exc
         self.watch.stop()
         self.current = self.phase = None
         if step.direction == "up":
@@ -347,6 +348,24 @@ class Executor:
             conn = self.context.connection
             assert conn is not None
             recorder.write(conn, self.settings, change)
+
+
+ALREADY_THERE = ("42P07", "42710", "42P06")  # duplicate table, object, schema
+
+
+def _baseline_hint(info: Revision, code: str | None) -> str:
+    """A baseline (a first revision written from a database) run on a database that has its
+    objects already: what it wants is `baseline --mark`."""
+    from shared.migrate.history.revisionfile import expected_path
+
+    if code not in ALREADY_THERE or info.parents or info.replaces:
+        return ""
+    if not expected_path(info.path).is_file():
+        return ""
+    return (
+        f"; revision {info.revision} is a baseline and this database has its objects already: "
+        f"record it with `migrate baseline --mark -b {info.module}` (it checks them first)"
+    )
 
 
 class MoveRefused(MigrateError):
