@@ -57,7 +57,9 @@ def state(project: Project, url: str) -> tuple[object, ...]:
 
 
 def written_files(project: Project) -> list[Path]:
-    return sorted(p for m in MODULES for p in (project.root / "services" / m / "migrations").iterdir())
+    return sorted(
+        p for m in MODULES for p in (project.root / "services" / m / "migrations").iterdir()
+    )
 
 
 @pytest.mark.console_script
@@ -76,6 +78,7 @@ def test_a_single_application_history_adopted_into_four_modules(
     assert out.startswith(f"Wrote 4 baselines; together they replace {HEAD}, the head of the 19 ")
     assert "  + 4 rows of currencies" in out  # seed rows, carried into their owner's baseline
     assert "  catalog: - index ix_books_title_trgm on catalog.books" in out  # a model drifted
+    assert "  orders: - table currencies (no model: it was assigned)" in out
     assert out.rstrip().splitlines()[-1].startswith("Adopted: proved on a shadow database")
     baselines = {p.parent.parent.name: p for p in written_files(project) if p.suffix == ".py"}
     assert sorted(baselines) == list(MODULES)
@@ -86,9 +89,10 @@ def test_a_single_application_history_adopted_into_four_modules(
     orders = baselines["orders"].read_text()
     assert "op.create_table('orders'," in orders and "INSERT INTO public.currencies" in orders
     assert len(list((project.root / "adopted" / "legacy").glob("*.py"))) == 19
-    assert "adopted:\n  name: legacy\n  versions: adopted/legacy\n" in (
-        project.root / "migrations.yaml"
-    ).read_text()
+    assert (
+        "adopted:\n  name: legacy\n  versions: adopted/legacy\n"
+        in (project.root / "migrations.yaml").read_text()
+    )
     assert (project.root / "alembic.ini").read_bytes() == ini  # untouched
 
     # the database at the old head is moved: no DDL, one move, logged as adopted
@@ -126,7 +130,9 @@ def test_a_single_application_history_adopted_into_four_modules(
         project.database_url = url
         heads = project.alembic("current")
         assert heads.code == 0, heads.err
-        assert {line.split()[0] for line in heads.out.splitlines()} == {m["current"] for m in current}
+        assert {line.split()[0] for line in heads.out.splitlines()} == {
+            m["current"] for m in current
+        }
         assert project.alembic("upgrade", "heads").code == 0
         assert state(project, url) == fresh
 

@@ -198,13 +198,19 @@ def model_drift(
 ) -> list[tuple[str, str]]:
     """How each module's models differ from what its baseline builds (the database's truth)."""
     from shared.migrate.schema.autogen import compare, describe
+    from shared.migrate.schema.claims import catalog_name
 
     models = set(discovery.owners)
+    named = {catalog_name(t) for t in models}
+    found = [  # a table --assign gave a module: no model defines it (yet)
+        (module, f"- table {table.removeprefix('public.')} (no model: it was assigned)")
+        for table, module in sorted(claimed.tables.items())
+        if table not in named
+    ]
     schemas = discovery.schemas() | {m.schema for m in graph.manifest.modules if m.schema}
     script = compare(conn, discovery, models, schemas)
     if script is None or script.upgrade_ops is None:
-        return []
-    found: list[tuple[str, str]] = []
+        return sorted(found)
     for op in script.upgrade_ops.ops:
         table = getattr(op, "table_name", None)
         schema = getattr(op, "schema", None)
