@@ -95,6 +95,12 @@ def test_a_single_application_history_adopted_into_four_modules(
     )
     assert (project.root / "alembic.ini").read_bytes() == ini  # untouched
 
+    # plain Alembic will not guess where a database inside the old history stands
+    refused = project.alembic("upgrade", "heads")
+    assert refused.code != 0
+    assert f"the database is at revision {HEAD}, which " in refused.err
+    assert "run `migrate up` first" in refused.err
+
     # the database at the old head is moved: no DDL, one move, logged as adopted
     before = pg.schema_snapshot(at_head)
     status = json.loads(project.migrate("status", "--json").out)["modules"]

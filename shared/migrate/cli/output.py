@@ -440,7 +440,10 @@ def adopted(result: Adopted, root: Path, as_json: bool = False) -> None:
         say("The models differ from the old head's schema (the baselines follow the database):")
         for module, change in result.drift:
             say(f"  {module}: {change}", "yellow")
-        say("  (migrate create --module X writes what the models add; `migrate check` shows it)")
+        say(
+            "  (bring the models to the schema, or the schema to the models with migrate create "
+            "--module X; `migrate check` reports them until then)"
+        )
     say(
         f"migrations.yaml: adopted: {result.name} ({folder}); alembic.ini is unchanged (plain "
         "Alembic sees the baselines only)."
