@@ -23,6 +23,14 @@ SELECT CASE c.relkind WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view'
        WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table' ELSE 'table' END,
        n.nspname || '.' || c.relname,
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid)
+            WHEN c.relkind IN ('r', 'p') THEN concat_ws(' ',
+              CASE WHEN c.relpersistence = 'u' THEN 'unlogged' END,
+              CASE WHEN c.relkind = 'p' THEN 'partitioned by ' || pg_get_partkeydef(c.oid) END,
+              CASE WHEN c.relispartition THEN 'partition of ' || (
+                SELECT pn.nspname || '.' || pc.relname FROM pg_inherits i
+                JOIN pg_class pc ON pc.oid = i.inhparent
+                JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE i.inhrelid = c.oid)
+                || ' ' || pg_get_expr(c.relpartbound, c.oid) END)
             WHEN c.relkind = 'S' THEN (
               SELECT format_type(s.seqtypid, NULL) || ' start ' || s.seqstart || ' increment '
                      || s.seqincrement || ' min ' || s.seqmin || ' max ' || s.seqmax || ' cache '
