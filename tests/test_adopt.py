@@ -17,6 +17,7 @@ import pytest
 
 from tests import holders, pg
 from tests.conftest import BIN, REPO, Project
+from tests.test_cli import undocumented
 
 LEGACY = REPO / "tests" / "legacy_shop"
 HEAD, MIDDLE = "r18_book_list", "r09_tags"
@@ -197,7 +198,12 @@ def test_a_database_at_a_revision_the_old_history_does_not_know(
     url = bookshop.database_url
     plain_alembic(bookshop, legacy, url, "upgrade", "head")
     pg.execute(url, "UPDATE alembic_version SET version_num = 'r99_hotfix'")
-    assert adopt(bookshop, legacy, *ASSIGN).returncode == 0
+    adopted = adopt(bookshop, legacy, *ASSIGN, "--json")
+    assert adopted.returncode == 0, adopted.stderr
+    document = json.loads(adopted.stdout)
+    assert not undocumented("adopt", document)
+    assert (document["replaces"], document["replaced"]) == ([HEAD], 19)
+    assert [b["module"] for b in document["baselines"]] == list(MODULES)
     before = pg.schema_snapshot(url)
     result = bookshop.migrate("up")
     assert result.code == 2

@@ -698,7 +698,7 @@ def adopt(
     shadow_url: ShadowUrl = None,
     as_json: Json = False,
 ) -> None:
-    """Split a single-application Alembic history into the modules' first revisions.
+    """Split a single-application Alembic history into the modules.
 
     The models say which module owns each table (--assign settles the others). One baseline
     per module, written from the schema the old history builds on a shadow database and proved
@@ -727,7 +727,7 @@ def baseline(
     lock_wait: LockWait = None,
     as_json: Json = False,
 ) -> None:
-    """Write a module's first revision from a database that has its tables but no history.
+    """Write a module's first revision from a database without history.
 
     Written from the database's own schema of the module's tables (every module without
     revisions, without -b), proved on a shadow database. Then --mark records it as applied on
