@@ -93,6 +93,7 @@ def test_users_squashed_and_three_databases(
         result = project.migrate("up", env={"DATABASE_URL": url}, url=False)
         assert result.code == 0, result.err
         assert f"Moving onto {squash_id}" in result.out
+        assert "Tidied" not in result.out  # the replaced row goes with the move, as it should
         assert state(project, url) == fresh
         project.database_url = url
         current = project.alembic("current")
@@ -263,3 +264,30 @@ def test_check_finds_a_squash_edited_after_it_was_proved(project: Project) -> No
         f"the catalog kept beside it ({path.stem}.catalog.json): ~ column users.display_name "
         "(character varying(200) not null -> character varying(250) not null)"
     )
+
+
+def test_a_module_squashed_twice(project: Project, other_database: str) -> None:
+    """The first squash, replaced in turn, keeps its labels in the replaced folder beside the
+    revisions it replaced: a database at the oldest head still finds its way."""
+    oldest = other_database
+    assert project.migrate("up", env={"DATABASE_URL": oldest}, url=False).code == 0
+    first, _ = squash(project, "-b", "users")
+    project.write_revision(
+        "users",
+        "3ee000000005",
+        "op.add_column('users', sa.Column('nickname', sa.Text()))",
+        "op.drop_column('users', 'nickname')",
+    )
+    second, path = squash(project, "-b", "users")
+    assert f"('users', '{FIRST}')" in path.read_text()  # agents still depend on it
+    replaced = sorted(p.name[:12] for p in (project.root / USERS / "replaced").glob("*.py"))
+    assert replaced == sorted([FIRST, SECOND, first, "3ee000000005"])
+    assert project.migrate("up").code == 0
+    fresh = state(project, project.database_url)
+    result = project.migrate("up", env={"DATABASE_URL": oldest}, url=False)
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0].startswith(f"Moving onto {first} ")  # the way out of the first range
+    assert lines[1].startswith("Applying users 3ee000000005 by hand... OK")
+    assert lines[2].startswith(f"Moving onto {second} ")
+    assert state(project, oldest) == fresh

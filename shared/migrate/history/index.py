@@ -149,6 +149,8 @@ def _label_clashes(
         if len(by_id[rev.revision]) > 1:
             continue  # a copied file: its id is the problem
         for label in rev.branch_labels:
+            if rev.replaced and label in labelled and (rev.replaces or labelled[label].replaces):
+                continue  # an earlier squash, replaced in turn, took its module's label again
             where = manifest.relative(rev.path)
             name = f"branch label '{shown(label)}'"
             if label in by_id and not (rev.replaces and by_id[label][0].replaced):
