@@ -56,6 +56,13 @@ def squash(
     server = target.shadow_server(shadow_url)
     before, after = run_async(lambda: proof.below_and_at(server, graph, below, top, "squash"))
     tables, things = _range_objects(graph, module, top, before, after)
+    foreign = _foreign_rows(before, after, tables)
+    if foreign:
+        order = graph.ordered(squashed)
+        writers = run_async(
+            lambda: proof.row_writers(server, graph, below, order, foreign[0], "squash")
+        )
+        _refuse_foreign_rows(graph, module, foreign[0], writers)
     keys = {("table", t) for t in tables} | things
     carried = {t for t in tables if t in after.rows}
     _refuse_many_rows(module, after, carried)
@@ -186,17 +193,31 @@ def _range_objects(
             f"{where} add to tables other modules own ({', '.join(foreign[:5])}); a squash "
             "replaces only its own module's objects: move that change into its owner's module"
         )
-    for table in sorted(set(after.rows) | set(before.rows)):
-        if table in tables:
-            continue
-        if proof.differences(after, before, tables=[table]):
-            raise ConfigError(
-                f"{where} write rows of table {table}, which another module owns; a squash "
-                "carries only its module's rows, and would lose these: keep that data "
-                "migration in its owner's module, or squash up to a revision before it"
-            )
     things = {t.key for t in after.holdings.things if t.key in created}
     return tables, things
+
+
+def _foreign_rows(before: Picture, after: Picture, tables: set[str]) -> list[str]:
+    """Tables of other modules whose rows the range changes."""
+    from shared.migrate.schema import proof
+
+    return [
+        table
+        for table in sorted(set(after.rows) | set(before.rows))
+        if table not in tables and proof.differences(after, before, tables=[table])
+    ]
+
+
+def _refuse_foreign_rows(
+    graph: RevisionGraph, module: Module, table: str, writers: list[str]
+) -> None:
+    """A squash carries only its module's rows: the revisions that write another's, named."""
+    files = ", ".join(f"{w} ({graph.relative(graph.revisions[w].path)})" for w in writers[:3])
+    raise ConfigError(
+        f"module '{module.name}': revision {files} write(s) rows of table {table}, which "
+        "another module owns; a squash carries only its module's rows and would lose these: "
+        "move that data migration into its owner's module, or squash up to a revision before it"
+    )
 
 
 def _refuse_many_rows(module: Module, after: Picture, carried: set[str]) -> None:

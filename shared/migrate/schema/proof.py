@@ -75,6 +75,41 @@ async def below_and_at(
     return await on_shadow(server, graph, below, command, then)
 
 
+async def row_writers(
+    server: DatabaseURL,
+    graph: RevisionGraph,
+    below: set[str],
+    revisions: list[str],
+    table: str,
+    command: str,
+) -> list[str]:
+    """Which of `revisions` (in order, on a shadow built up to `below`) change the rows of
+    `table`: to name them when a squash cannot carry what they do."""
+    from sqlalchemy import text
+
+    from shared.migrate.database.holdings import quote
+
+    digest = text(
+        "SELECT CASE WHEN to_regclass(:t) IS NULL THEN NULL ELSE (SELECT md5(coalesce("
+        f"string_agg(r::text, ',' ORDER BY r::text), '')) FROM {quote(table)} r) END"
+    )
+
+    def then(conn: Connection, built: Built) -> list[str]:
+        found: list[str] = []
+        applied = graph.ancestors(below)
+        last = conn.execute(digest, {"t": quote(table)}).scalar()
+        for revision in revisions:
+            build(conn, graph, {revision}, applied=applied)
+            applied |= graph.ancestors([revision])
+            now = conn.execute(digest, {"t": quote(table)}).scalar()
+            if now != last:
+                found.append(revision)
+            last = now
+        return found
+
+    return await on_shadow(server, graph, below, command, then)
+
+
 async def built_at(
     server: DatabaseURL, graph: RevisionGraph, targets: set[str], command: str
 ) -> Picture:
