@@ -66,7 +66,7 @@ def adopt(
             f"{manifest.relative(manifest.adopted.versions)}); a repository adopts one"
         )
     assigned = claims.parse_assignments(manifest, assign or [])
-    old = _old_versions(manifest, Path(source))
+    old = _old_versions(Path(source))
     graph = load_graph(manifest)
     started = [m.name for m in manifest.modules if graph.members.get(m.name)]
     server = target.shadow_server(shadow_url)
@@ -139,7 +139,7 @@ def adopt(
     )
 
 
-def _old_versions(manifest: Manifest, given: Path) -> list[Path]:
+def _old_versions(given: Path) -> list[Path]:
     """The revision files of the single-application project at `given`: its alembic.ini (its
     version_locations, else script_location's versions/), or a versions directory."""
     import configparser

@@ -178,7 +178,7 @@ class Marked:
 def mark(target: Target, module_name: str | None = None, lock_wait: float | None = None) -> Marked:
     """`migrate baseline --mark [-b X]`: record the baselines as applied on this database,
     once its catalog matches what each builds."""
-    from shared.migrate.commands.run import RunOptions, _migrating
+    from shared.migrate.commands.run import under_lock
     from shared.migrate.database import marking, state
 
     manifest = target.manifest
@@ -195,4 +195,4 @@ def mark(target: Target, module_name: str | None = None, lock_wait: float | None
         db = await state.read_state(session.conn, manifest.settings, full=True)
         return Marked(await marking.mark_baselines(session, graph, db, names))
 
-    return _migrating(target, "baseline", RunOptions(lock_wait=lock_wait), work, lock=True)
+    return under_lock(target, "baseline", work, lock_wait)
