@@ -137,6 +137,20 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE NOT g.tgisinternal AND {_SYSTEM}
 """
 
+# comments on relations reflection does not read (views, indexes, sequences), and the
+# relation that uses each: the view itself, the index's table, the sequence
+COMMENTS_SQL = f"""
+SELECT c.oid, n.nspname, c.relname, c.relkind::text, a.attname, d.description,
+       CASE WHEN c.relkind = 'i' THEN (
+         SELECT tn.nspname || '.' || t.relname FROM pg_index x JOIN pg_class t ON t.oid = x.indrelid
+         JOIN pg_namespace tn ON tn.oid = t.relnamespace WHERE x.indexrelid = c.oid) END
+FROM pg_description d JOIN pg_class c ON d.classoid = 'pg_class'::regclass AND d.objoid = c.oid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid AND d.objsubid > 0
+WHERE c.relkind IN ('v', 'm', 'i', 'S') AND {_SYSTEM}
+"""
+_COMMENTED = {"v": "VIEW", "m": "MATERIALIZED VIEW", "i": "INDEX", "S": "SEQUENCE"}
+
 # PostgreSQL 18 keeps NOT NULL as named constraints, and a rename of the table or column
 # keeps the name it was given: those whose name is not the one a new table would give
 NOT_NULL_SQL = f"""
@@ -153,7 +167,7 @@ WHERE a.attrelid = CAST(:table AS regclass) AND a.attnum > 0 AND NOT a.attisdrop
 """
 
 # the kinds of object the writer orders by (see `Thing.phase`)
-SCHEMA, EXTENSION, TYPE, FUNCTION, SEQUENCE, LATE_FUNCTION, VIEW, TRIGGER = range(8)
+SCHEMA, EXTENSION, TYPE, FUNCTION, SEQUENCE, LATE_FUNCTION, VIEW, TRIGGER, COMMENT = range(9)
 
 
 @dataclass(frozen=True)
@@ -162,9 +176,9 @@ class Thing:
 
     kind: str  # the catalog snapshot's kind
     name: str  # the catalog snapshot's name (schema-qualified)
-    phase: int  # when a revision creates it: SCHEMA ... TRIGGER (tables come after SEQUENCE)
+    phase: int  # when a revision creates it: SCHEMA ... COMMENT (tables come after SEQUENCE)
     create: str
-    drop: str
+    drop: str  # empty: it goes with what it belongs to
     oid: int
     users: frozenset[str] = frozenset()  # relations (schema.name) that use or own it
 
@@ -287,6 +301,7 @@ def read_holdings(conn: Connection, ignored: set[str]) -> Holdings:
         *_functions(conn, relations, users),
         *_views(conn, relations),
         *_triggers(conn, relations),
+        *_comments(conn),
     ]
     relation_users = {
         name: frozenset(users.get(oid, set())) for oid, (name, _) in relations.items()
@@ -477,6 +492,31 @@ def _triggers(conn: Connection, relations: dict[int, tuple[str, str]]) -> list[T
                 f"DROP TRIGGER IF EXISTS {ident(name)} ON {quote(full)}",
                 oid,
                 frozenset({full}),
+            )
+        )
+    return found
+
+
+def _comments(conn: Connection) -> list[Thing]:
+    from sqlalchemy import text
+
+    found = []
+    for oid, schema, name, kind, column, description, table in conn.execute(text(COMMENTS_SQL)):
+        full = qualified(schema, name)
+        target = (
+            f"COLUMN {quote(full)}.{ident(column)}"
+            if column
+            else f"{_COMMENTED[kind]} {quote(full)}"
+        )
+        found.append(
+            Thing(
+                "comment",
+                f"{full}.{column}" if column else full,
+                COMMENT,
+                f"COMMENT ON {target} IS {_literal(description)}",
+                "",
+                oid,
+                frozenset({table or full}),
             )
         )
     return found

@@ -148,7 +148,7 @@ def _schema(name: str) -> str:
 def _module_of(claims: Claims, relation: str) -> str | None:
     if relation in claims.tables:
         return claims.tables[relation]
-    for kind in ("view", "materialized view"):
+    for kind in ("view", "materialized view", "sequence"):
         if (kind, relation) in claims.things:
             return claims.things[(kind, relation)]
     return None

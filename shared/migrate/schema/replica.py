@@ -93,7 +93,7 @@ def body(holdings: Holdings, keys: set[tuple[str, str]], rows: Iterable[str] = (
         if name in rows and name in holdings.rows:
             writer.rows(name, holdings.rows[name])
     for name, (value, called) in sorted(holdings.positions.items()):
-        if called and _carried(holdings, name, set(rows), tables):
+        if called and _created(holdings, name, keys, tables):
             writer.setval(name, value)
     for key in deferred:
         writer.foreign_key(key)
@@ -228,13 +228,15 @@ def _creates(holdings: Holdings, ordered: list[str]) -> tuple[list[ops.CreateTab
     return creates, deferred
 
 
-def _carried(holdings: Holdings, sequence: str, rows: set[str], tables: list[str]) -> bool:
-    """Whether a sequence belongs to the tables this revision creates with their rows."""
+def _created(
+    holdings: Holdings, sequence: str, keys: set[tuple[str, str]], tables: list[str]
+) -> bool:
+    """Whether this revision creates the sequence (with its table, or on its own): then it
+    sets it where it stood, rows or not (a data migration may insert and delete)."""
     for owned in holdings.owned.values():
         if owned.name == sequence:
-            return owned.table in tables and owned.table in rows
-    thing = holdings.thing(("sequence", sequence))
-    return thing is not None and bool(thing.users & rows)
+            return owned.table in tables
+    return ("sequence", sequence) in keys
 
 
 # ---- rendering ---------------------------------------------------------------------------
@@ -258,8 +260,9 @@ class _Writer:
             self.down.append(execute(drop))
 
     def thing(self, thing: Thing) -> None:
-        self.sql(thing.create, thing.drop)
-        self.summary.append(f"+ {thing.kind} {_short(thing.name)}")
+        self.sql(thing.create, thing.drop or None)
+        if thing.kind != "comment":
+            self.summary.append(f"+ {thing.kind} {_short(thing.name)}")
 
     def table(self, create: ops.CreateTableOp) -> None:
         from alembic.operations import ops
