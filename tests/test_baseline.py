@@ -149,3 +149,51 @@ def test_a_module_with_revisions_is_not_baselined(project: Project) -> None:
         "error: module 'users' has revisions already; a baseline is a module's first revision, "
         "for a database whose tables no revision created\n"
     )
+
+
+HAND_MADE = """
+CREATE SEQUENCE invoice_numbers START 1000 INCREMENT 5;
+CREATE TYPE point3 AS (x float8, y float8, z float8);
+CREATE TABLE shapes (
+  id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, origin point3, seqno serial,
+  number int NOT NULL DEFAULT nextval('invoice_numbers'), label text CHECK (label <> ''));
+CREATE TABLE old_tags (id serial PRIMARY KEY, name text UNIQUE);
+ALTER TABLE old_tags RENAME TO tags;
+CREATE TABLE a (id int PRIMARY KEY, b_id int);
+CREATE TABLE b (id int PRIMARY KEY, a_id int REFERENCES a (id) DEFERRABLE INITIALLY DEFERRED);
+ALTER TABLE a ADD FOREIGN KEY (b_id) REFERENCES b (id);
+CREATE INDEX ix_tags_lower ON tags (lower(name)) WHERE name IS NOT NULL;
+COMMENT ON INDEX ix_tags_lower IS 'case-insensitive';
+CREATE VIEW tag_names AS SELECT name FROM tags;
+COMMENT ON VIEW tag_names IS 'names only';
+COMMENT ON COLUMN tag_names.name IS 'as typed';
+CREATE FUNCTION tag_count() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM tags';
+"""
+
+
+def test_what_reflection_does_not_cover_is_written_and_proved(
+    bookshop: Project, other_database: str
+) -> None:
+    """A composite type, an identity, a serial that is not the key, a sequence a renamed
+    table kept, one of its own, a foreign-key cycle, an expression index, comments on an
+    index and a view, a SQL function: written, built on a shadow, and equal."""
+    project = bookshop
+    pg.execute(project.database_url, HAND_MADE)
+    assigned = [
+        x for t in ("shapes", "tags", "a", "b", "tag_count") for x in ("--assign", f"{t}=accounts")
+    ]
+    result = project.migrate("baseline", "-b", "accounts", *assigned)
+    assert result.code == 0, result.err
+    for line in (
+        "+ type point3",
+        "+ sequence invoice_numbers",
+        "+ view tag_names",
+        "+ function tag_count()",
+    ):
+        assert f"  {line}" in result.out.splitlines(), line
+    assert project.migrate("baseline", "--mark").code == 0
+    up = project.migrate("up", env={"DATABASE_URL": other_database}, url=False)
+    assert up.code == 0, up.err
+    assert pg.schema_snapshot(other_database) == pg.schema_snapshot(project.database_url)
+    comments = "SELECT obj_description(CAST($1 AS regclass))"
+    assert pg.fetch(other_database, comments, "ix_tags_lower") == [("case-insensitive",)]

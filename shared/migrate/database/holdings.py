@@ -11,6 +11,7 @@ must build and what the snapshot proves are the same set.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -160,6 +161,16 @@ JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.conkey[1]
 WHERE k.contype = 'n' AND {_SYSTEM} AND k.conname <> c.relname || '_' || a.attname || '_not_null'
 """
 
+# columns whose type SQLAlchemy's reflection does not know (a composite type, a range):
+# the type's schema and name, to write it by name
+NAMED_SQL = f"""
+SELECT n.nspname, c.relname, a.attname, tn.nspname, t.typname FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace
+WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p') AND {_SYSTEM}
+  AND t.typtype IN ('c', 'r', 'm') AND tn.nspname NOT LIKE 'pg\\_%'
+"""
+
 COLUMNS_SQL = """
 SELECT a.attname, a.attidentity::text FROM pg_attribute a
 WHERE a.attrelid = CAST(:table AS regclass) AND a.attnum > 0 AND NOT a.attisdropped
@@ -218,6 +229,8 @@ class Holdings:
     owned: dict[str, Owned]  # schema.table.column -> its sequence
     relation_users: dict[str, frozenset[str]] = field(default_factory=dict)
     not_null: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # renamed ones
+    # schema.table.column -> (schema, name) of a type reflection does not know
+    named: dict[str, tuple[str, str]] = field(default_factory=dict)
     rows: dict[str, Rows] = field(default_factory=dict)  # schema.table -> its rows
     positions: dict[str, tuple[int, bool]] = field(default_factory=dict)  # sequence -> state
 
@@ -287,7 +300,9 @@ def read_holdings(conn: Connection, ignored: set[str]) -> Holdings:
             for name, kind in relations.values()
             if kind in "rp" and name.partition(".")[0] == schema
         ]
-        metadata.reflect(conn, schema=None if schema == "public" else schema, only=only)
+        with warnings.catch_warnings():  # a type it does not know: `named` says which
+            warnings.filterwarnings("ignore", message="Did not recognize type")
+            metadata.reflect(conn, schema=None if schema == "public" else schema, only=only)
     for table in metadata.tables.values():
         name = qualified(table.schema or "public", table.name)
         if name in order and name not in ignored:
@@ -309,7 +324,11 @@ def read_holdings(conn: Connection, ignored: set[str]) -> Holdings:
     not_null: dict[str, list[tuple[str, str]]] = {}
     for schema, table, column, name in conn.execute(text(NOT_NULL_SQL)):
         not_null.setdefault(qualified(schema, table), []).append((column, name))
-    return Holdings(metadata, tables, order, things, owned, relation_users, not_null)
+    named = {
+        f"{qualified(schema, table)}.{column}": (type_schema, type_name)
+        for schema, table, column, type_schema, type_name in conn.execute(text(NAMED_SQL))
+    }
+    return Holdings(metadata, tables, order, things, owned, relation_users, not_null, named)
 
 
 def _schemas(conn: Connection) -> list[Thing]:

@@ -66,7 +66,7 @@ def body(holdings: Holdings, keys: set[tuple[str, str]], rows: Iterable[str] = (
     owned = {k: o for k, o in holdings.owned.items() if o.table in tables}
     explicit = _explicit_sequences(holdings, owned)
     for name in ordered:
-        _tidy(holdings.tables[name], owned, explicit)
+        _tidy(holdings.tables[name], owned, explicit, holdings.named)
     writer = _Writer()
     before = [t for t in things if t.phase < SEQUENCE or t.phase == FUNCTION]
     before += [t for t in things if t.phase == SEQUENCE]
@@ -169,12 +169,27 @@ def _integer(column: Column[Any]) -> bool:
     return isinstance(column.type, Integer)
 
 
-def _tidy(table: Table, owned: dict[str, Owned], explicit: list[Owned]) -> None:
+def _tidy(
+    table: Table,
+    owned: dict[str, Owned],
+    explicit: list[Owned],
+    named: dict[str, tuple[str, str]],
+) -> None:
     """What reflection sets to its defaults said only where it matters; types created on
-    their own (enums, domains) not created again by the table; a serial key as SERIAL."""
+    their own (enums, domains) not created again by the table; a serial key as SERIAL; a
+    type reflection does not know (a composite) by its name."""
+    from sqlalchemy import String
+    from sqlalchemy.dialects.postgresql import DOMAIN
+    from sqlalchemy.types import NullType
+
     name = f"{table.schema or 'public'}.{table.name}"
     spelled = {s.column for s in explicit if s.table == name}
     for column in table.columns:
+        known = named.get(f"{name}.{column.name}")
+        if isinstance(column.type, NullType) and known is not None:
+            schema = None if known[0] == "public" else known[0]
+            # a named type, created on its own: DOMAIN is how SQLAlchemy names one in DDL
+            column.type = DOMAIN(known[1], String(), schema=schema, create_type=False)
         column.type = _not_created(column.type)
         sequence = owned.get(f"{name}.{column.name}")
         serial = sequence is not None and not sequence.identity and column.name not in spelled
