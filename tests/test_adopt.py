@@ -215,6 +215,20 @@ def test_a_database_at_a_revision_the_old_history_does_not_know(
     assert status["modules"][-1]["state"] == "unknown revision"
 
 
+def test_a_database_that_differs_from_the_old_head_is_not_moved(
+    bookshop: Project, legacy: Path
+) -> None:
+    url = bookshop.database_url
+    plain_alembic(bookshop, legacy, url, "upgrade", "head")
+    pg.execute(url, "ALTER TABLE accounts ADD COLUMN nickname text")  # a change made by hand
+    assert adopt(bookshop, legacy, *ASSIGN).returncode == 0
+    result = bookshop.migrate("up")
+    assert result.code == 1
+    assert result.err.startswith("error: module 'accounts': the database is not what revision ")
+    assert "+ column accounts.nickname; nothing was changed" in result.err
+    assert pg.version_rows(url) == {HEAD}
+
+
 HOLD_VERSION_TABLE = """
 import asyncio, sys
 import asyncpg
