@@ -22,7 +22,7 @@ from shared.migrate.commands.replace import (
 )
 from shared.migrate.database.session import run_async
 from shared.migrate.database.target import Target
-from shared.migrate.errors import ConfigError
+from shared.migrate.errors import ConfigError, shown
 from shared.migrate.history.graph import RevisionGraph, load_graph
 from shared.migrate.manifest import Manifest
 
@@ -65,6 +65,7 @@ def adopt(
             f"{manifest.path.name} has adopted a history already ('{manifest.adopted.name}', "
             f"{manifest.relative(manifest.adopted.versions)}); a repository adopts one"
         )
+    _check_name(manifest, name)
     assigned = claims.parse_assignments(manifest, assign or [])
     old = _old_versions(Path(source))
     graph = load_graph(manifest)
@@ -137,6 +138,15 @@ def adopt(
         len(seen.catalog.objects),
         rows,
     )
+
+
+def _check_name(manifest: Manifest, name: str) -> None:
+    from shared.migrate.manifest import NAME_PATTERN
+
+    if not NAME_PATTERN.match(name):
+        raise ConfigError(f"--name '{shown(name)}' must match [a-z][a-z0-9_]*")
+    if name in manifest.names or name in {m.branch for m in manifest.modules}:
+        raise ConfigError(f"--name '{name}' is a module's name or branch; pick another")
 
 
 def _old_versions(given: Path) -> list[Path]:
