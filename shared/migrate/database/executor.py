@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -289,29 +289,15 @@ class Executor:
         return "replaced"
 
     def _check_catalogs(self, names: tuple[str, ...]) -> None:
-        from shared.migrate.database.catalog import Catalog, snapshot
-        from shared.migrate.history.revisionfile import read_expected
-
         conn = self.context.connection
         assert conn is not None
-        live: Catalog | None = None
-        for name in names:
-            info = self.graph.revisions[name]
-            kept = read_expected(info.path)
-            if kept is None:
-                continue
-            live = live or snapshot(conn, bookkeeping_tables(self.settings))
-            expected = Catalog(frozenset(kept))
-            differences = live.around(expected).difference(expected)
-            if differences:
-                raise MoveRefused(
-                    f"module '{info.module}': the database is not what revision {name} "
-                    f"({self.graph.relative(info.path)}) builds, so it is not moved onto it: "
-                    + "; ".join(differences[:10])
-                    + (f" and {len(differences) - 10} more" if len(differences) > 10 else "")
-                    + "; nothing was changed; make the database match (or fix the revision), "
-                    "then run the command again"
-                )
+        for info, differences in kept_differences(conn, self.graph, names):
+            raise MoveRefused(
+                f"module '{info.module}': the database is not what revision {info.revision} "
+                f"({self.graph.relative(info.path)}) builds, so it is not moved onto it: "
+                f"{listed(differences)}; nothing was changed; make the database match (or fix "
+                "the revision), then run the command again"
+            )
 
     def _rows_after(self, step: Step) -> set[str]:
         """The version rows once `step` is done, worked out from the revision's own edges (a
@@ -366,6 +352,35 @@ def _baseline_hint(info: Revision, code: str | None) -> str:
         f"; revision {info.revision} is a baseline and this database has its objects already: "
         f"record it with `migrate baseline --mark -b {info.module}` (it checks them first)"
     )
+
+
+def kept_differences(
+    conn: Connection, graph: RevisionGraph, names: Iterable[str]
+) -> list[tuple[Revision, list[str]]]:
+    """Each of `names` whose kept catalog (`<file>.catalog.json`) the database on `conn`
+    differs from, with how: what a move onto it, or `baseline --mark`, checks first."""
+    from shared.migrate.database.catalog import Catalog, snapshot
+    from shared.migrate.history.revisionfile import read_expected
+
+    live: Catalog | None = None
+    found = []
+    for name in names:
+        info = graph.revisions[name]
+        kept = read_expected(info.path)
+        if kept is None:
+            continue
+        live = live or snapshot(conn, bookkeeping_tables(graph.manifest.settings))
+        expected = Catalog(frozenset(kept))
+        differences = live.around(expected).difference(expected)
+        if differences:
+            found.append((info, differences))
+    return found
+
+
+def listed(differences: list[str], shown_at_most: int = 10) -> str:
+    """Catalog differences for a one-line message: the first ones, and how many more."""
+    more = len(differences) - shown_at_most
+    return "; ".join(differences[:shown_at_most]) + (f" and {more} more" if more > 0 else "")
 
 
 class MoveRefused(MigrateError):

@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shared.migrate.database import recorder
-from shared.migrate.database.catalog import Catalog, snapshot
-from shared.migrate.database.executor import MoveRefused, bookkeeping_tables
+from shared.migrate.database.executor import MoveRefused, kept_differences, listed
 from shared.migrate.database.state import DatabaseState
 from shared.migrate.errors import RevisionError
 from shared.migrate.history.graph import RevisionGraph
@@ -79,18 +78,10 @@ async def mark_baselines(
 
 
 def _verify(conn: Connection, graph: RevisionGraph, names: list[str]) -> None:
-    live = snapshot(conn, bookkeeping_tables(graph.manifest.settings))
-    for name in names:
-        info = graph.revisions[name]
-        kept = read_expected(info.path)
-        assert kept is not None
-        expected = Catalog(frozenset(kept))
-        found = live.around(expected).difference(expected)
-        if found:
-            more = f" and {len(found) - 10} more" if len(found) > 10 else ""
-            raise MoveRefused(
-                f"module '{info.module}': the database is not what baseline {name} "
-                f"({graph.relative(info.path)}) builds: {'; '.join(found[:10])}{more}; nothing "
-                "was recorded; make the database match, or write the baseline again from this "
-                f"database (delete the file, then migrate baseline -b {info.module})"
-            )
+    for info, differences in kept_differences(conn, graph, names):
+        raise MoveRefused(
+            f"module '{info.module}': the database is not what baseline {info.revision} "
+            f"({graph.relative(info.path)}) builds: {listed(differences)}; nothing was recorded; "
+            "make the database match, or write the baseline again from this database (delete "
+            f"the file, then migrate baseline -b {info.module})"
+        )
