@@ -241,6 +241,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.deploy
 def test_a_run_killed_while_moving_the_rows_leaves_them_as_they_were(
     bookshop: Project, legacy: Path
 ) -> None:
