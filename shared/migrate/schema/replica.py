@@ -137,11 +137,7 @@ def _table_order(holdings: Holdings, tables: list[str]) -> list[str]:
 
 def referenced_table(fk: Any) -> str:
     """The table a foreign key references, as schema.table."""
-    element = fk.elements[0]
-    column = element.column if element._table_column is not None else None
-    if column is not None:
-        return f"{column.table.schema or 'public'}.{column.table.name}"
-    parts = element._colspec.split(".")
+    parts = fk.elements[0].target_fullname.split(".")
     return ".".join(parts[:-1]) if len(parts) > 2 else f"public.{parts[0]}"
 
 
