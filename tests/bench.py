@@ -2,12 +2,13 @@
 
 Not a test (nothing is asserted): it prints figures. `make bench` runs it. Shapes:
 `small` (the example repository), `wide` (50 modules of 100 revisions), `deep` (one module of
-5,000), and `plugin` (the pytest plugin's built-in tests, per test, on the example modules and on
-a module of 100, 200 and 400 revisions). Every figure is the median of REPEAT runs (default 5;
-full applies: FULL_REPEAT, 3). Uses TEST_DATABASE_URL's server when set, otherwise an embedded
-PostgreSQL.
+5,000), `plugin` (the pytest plugin's built-in tests, per test, on the example modules and on
+a module of 100, 200 and 400 revisions), and `squash` (a build from empty before and after
+squashing a module of 300 revisions that another depends on in the middle). Every figure is
+the median of REPEAT runs (default 5; full applies: FULL_REPEAT, 3). Uses TEST_DATABASE_URL's
+server when set, otherwise an embedded PostgreSQL.
 
-    python -m tests.bench [small,wide,deep,plugin]
+    python -m tests.bench [small,wide,deep,plugin,squash]
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from xml.etree import ElementTree
 
 from sqlalchemy.engine import make_url
 
-from tests import pg
+from tests import long_history, pg
 from tests.conftest import BIN, copy_project
 
 SHAPES = {"small": (0, 0), "wide": (50, 100), "deep": (1, 5000)}
@@ -453,14 +454,7 @@ def full_apply(bench: Bench, count: int, first: float, repeat: int) -> list[tupl
         )
 
     def fresh(argv: list[str]) -> float:
-        times = []
-        for _ in range(repeat):
-            url = bench.database()
-            try:
-                times.append(bench.run(argv, url))
-            finally:
-                bench.drop(url)
-        return statistics.median(times)
+        return from_empty(bench, argv, repeat)
 
     psql_url = bench.server.replace("+asyncpg", "")
     parsed = make_url(psql_url)
@@ -511,6 +505,58 @@ def full_apply(bench: Bench, count: int, first: float, repeat: int) -> list[tupl
     ]
 
 
+def from_empty(bench: Bench, argv: list[str], repeat: int) -> float:
+    """The median time of `argv` on a new empty database each time."""
+    times = []
+    for _ in range(repeat):
+        url = bench.database()
+        try:
+            times.append(bench.run(argv, url))
+        finally:
+            bench.drop(url)
+    return statistics.median(times)
+
+
+def squashing(server: str, repeat: int) -> list[tuple[str, str]]:
+    """A module of 300 revisions that another depends on in the middle (tests/long_history.py):
+    a build from empty before `migrate squash` and after it."""
+    from shared.migrate.history.config import write_locations
+    from shared.migrate.manifest import load_manifest
+
+    migrate, alembic = str(BIN / "migrate"), str(BIN / "alembic")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        copy_project(root)
+        long_history.write(root, 300)
+        write_locations(load_manifest(root / "migrations.yaml"))
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        bench = Bench(root, server, repeat, env)
+        url = bench.database()
+        try:
+            bench.run([migrate, "heads"], url)  # the index, read once
+            before = from_empty(bench, [migrate, "up"], repeat)
+            before_alembic = from_empty(bench, [alembic, "upgrade", "heads"], repeat)
+            took = bench.run([migrate, "squash", "-b", "ledger"], url)
+            bench.run([migrate, "heads"], url)
+            after = from_empty(bench, [migrate, "up"], repeat)
+            after_alembic = from_empty(bench, [alembic, "upgrade", "heads"], repeat)
+        finally:
+            bench.drop(url)
+    return [
+        ("squash: ledger (300 revisions), reports on its 150th", ""),
+        (
+            "  full apply from empty (307), before",
+            f"{before:7.3f} s  alembic {before_alembic:7.3f} s",
+        ),
+        ("  migrate squash -b ledger (build, write, prove)", f"{took:7.3f} s"),
+        (
+            "  full apply from empty (8), after",
+            f"{after:7.3f} s  alembic {after_alembic:7.3f} s  {before / after:5.1f}x faster "
+            "than before",
+        ),
+    ]
+
+
 def plugin(server: str) -> list[tuple[str, str]]:
     """The built-in tests' time per test (pytest's own junit timings), as another team runs them:
     `pytest --migrate-tests` in a project that has only the manifest, alembic/ and services/."""
@@ -552,12 +598,17 @@ def plugin(server: str) -> list[tuple[str, str]]:
 
 
 def main() -> None:
-    chosen = (sys.argv[1] if len(sys.argv) > 1 else "small,wide,deep,plugin").split(",")
+    chosen = (sys.argv[1] if len(sys.argv) > 1 else "small,wide,deep,plugin,squash").split(",")
     repeat = int(os.environ.get("REPEAT", "5"))
     full_repeat = int(os.environ.get("FULL_REPEAT", "3"))
     with server_url() as server:
         for name in chosen:
-            rows = plugin(server) if name == "plugin" else shape(name, server, repeat, full_repeat)
+            if name == "plugin":
+                rows = plugin(server)
+            elif name == "squash":
+                rows = squashing(server, full_repeat)
+            else:
+                rows = shape(name, server, repeat, full_repeat)
             for label, figures in rows:
                 print(f"{label:<44} {figures}", flush=True)
 

@@ -559,7 +559,7 @@ def history(
 
     target = _call(state.target)
     result = _call(lambda: commands.history(target, branch))
-    output.history(result.modules, target.manifest.root, verbose, as_json, result.applied)
+    output.history(result, target.manifest.root, verbose, as_json)
 
 
 @app.command()
@@ -613,7 +613,8 @@ def check(
     name = _call(lambda: state.module_name(branch))
     found = [f for f in result.findings if name is None or f.module in (name, "-")]
     warned = [f for f in result.warnings if name is None or f.module == name]
-    output.findings(found, as_json, warned)
+    notes = [f for f in result.notes if name is None or f.module in (name, "-")]
+    output.findings(found, as_json, warned, notes)
     if found:
         raise typer.Exit(EXIT_FAILED)
 
@@ -649,7 +650,7 @@ def lint(
     shadow_url: ShadowUrl = None,
     as_json: Json = False,
 ) -> None:
-    """Judge pending revisions: the locks, rewrites and breaks they cause.
+    """Judge pending revisions: their locks, rewrites and breaks.
 
     Measured on a shadow database; exit 1 on any error-level finding."""
     from shared.migrate.cli import output
@@ -688,6 +689,110 @@ def merge(
         output.say(f"Module '{result.module}' has one head; nothing to merge.")
     else:
         output.created(result, manifest.root)
+
+
+@app.command()
+def squash(
+    branch: Annotated[
+        str,
+        typer.Option(
+            "--module", "--branch", "-b", help="The module.", autocompletion=_module_names
+        ),
+    ],
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="The newest revision to squash (default: the module's head)."),
+    ] = None,
+    shadow_url: ShadowUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Replace a module's revisions with one, proved to build the same.
+
+    Written from what they build on a shadow database (one create_table per table, the rows
+    they leave), proved there before it says done; the old files go to migrations/replaced/,
+    where databases still inside them find them.
+    """
+    from shared.migrate import commands
+    from shared.migrate.cli import output
+
+    target = _call(state.target)
+    result = _call(lambda: commands.squash(target, branch, to, shadow_url))
+    output.squashed(result, target.manifest.root, as_json)
+
+
+Assign = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--assign",
+        help="NAME=MODULE: the module of a table (or view, function, type) no model claims "
+        "(repeatable).",
+        show_default=False,
+    ),
+]
+
+
+@app.command()
+def adopt(
+    source: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="The single-application project: its alembic.ini or its versions directory.",
+        ),
+    ],
+    assign: Assign = None,
+    name: Annotated[
+        str, typer.Option("--name", help="What the adopted history is called in the log.")
+    ] = "legacy",
+    shadow_url: ShadowUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Split a single-application Alembic history into the modules.
+
+    The models say which module owns each table (--assign settles the others). One baseline
+    per module, written from the schema the old history builds on a shadow database and proved
+    there; together they replace the old head, so databases move onto them with `migrate up`.
+    """
+    from shared.migrate import commands
+    from shared.migrate.cli import output
+
+    target = _call(state.target)
+    result = _call(lambda: commands.adopt(target, source, assign, name, shadow_url))
+    output.adopted(result, target.manifest.root, as_json)
+
+
+@app.command()
+def baseline(
+    branch: Branch = None,
+    mark: Annotated[
+        bool,
+        typer.Option(
+            "--mark",
+            help="Record the baselines as applied on this database, once its catalog matches.",
+        ),
+    ] = False,
+    assign: Assign = None,
+    shadow_url: ShadowUrl = None,
+    lock_wait: LockWait = None,
+    as_json: Json = False,
+) -> None:
+    """Write a module's first revision from a database without history.
+
+    Written from the database's own schema of the module's tables (every module without
+    revisions, without -b), proved on a shadow database. Then --mark records it as applied on
+    each database that has those tables, after checking that it has exactly them.
+    """
+    from shared.migrate import commands
+    from shared.migrate.cli import output
+    from shared.migrate.manifest import parse_duration
+
+    target = _call(state.target)
+    if mark:
+        wait = _call(lambda: parse_duration(lock_wait, "--lock-wait") if lock_wait else None)
+        output.marked(_call(lambda: commands.mark(target, branch, wait)), as_json)
+        return
+    result = _call(lambda: commands.baseline(target, branch, assign, shadow_url))
+    output.baselined(result, target.manifest.root, as_json)
 
 
 @app.command()

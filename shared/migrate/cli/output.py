@@ -21,8 +21,12 @@ from shared.migrate.errors import short_checksum, shown
 from shared.migrate.manifest import relative
 
 if TYPE_CHECKING:
-    from shared.migrate.commands import CreateResult, Reset, Resolution
+    from shared.migrate.commands import CreateResult, History, Reset, Resolution
+    from shared.migrate.commands.adopt import Adopted
+    from shared.migrate.commands.baseline import Baselined, Marked
+    from shared.migrate.commands.replace import Written
     from shared.migrate.commands.run import RunResult
+    from shared.migrate.commands.squash import Squashed
     from shared.migrate.database.holders import Holder
     from shared.migrate.database.recorder import LogEntry
     from shared.migrate.database.state import Position, Status
@@ -297,10 +301,18 @@ def run_summary(result: RunResult, direction: str, as_json: bool = False) -> Non
     if not result.steps:
         say("No migrations to apply." if direction == "up" else "No migrations to unapply.")
         return
-    noun = "revision" if len(result.steps) == 1 else "revisions"
-    done = "Applied" if direction == "up" else "Unapplied"
+    ran = [s for s in result.steps if s.kind != "move"]
+    moved = sum(len(s.together) for s in result.steps if s.kind == "move")
     took = sum(s.seconds or 0 for s in result.steps)
-    say(f"{done} {len(result.steps)} {noun} in {took:.2f}s.", "bold green")
+    done = "Applied" if direction == "up" else "Unapplied"
+    parts = [f"{done} {_count(len(ran), 'revision')}"] if ran else []
+    if moved:  # no script ran for those: the database ran what they replace
+        parts.append(f"{'moved' if ran else 'Moved'} onto {_count(moved, 'revision')}")
+    say(f"{' and '.join(parts)} in {took:.2f}s.", "bold green")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def resolution(result: Resolution) -> None:
@@ -349,6 +361,154 @@ def created(result: CreateResult, root: Path, as_json: bool = False) -> None:
 
 def _change_style(change: str) -> str:
     return {"+": "green", "-": "red", "~": "yellow"}.get(change[:1], "")
+
+
+# ---- squash / adopt / baseline -----------------------------------------------------------------
+
+
+def _written_json(written: Written, root: Path) -> dict[str, Any]:
+    return {
+        "module": written.module,
+        "path": relative(written.path, root),
+        "revision": written.revision,
+        "depends_on": list(written.depends_on),
+        "labels": list(written.labels),
+        "changes": list(written.summary),
+    }
+
+
+def _written_lines(written: Written) -> None:
+    for change in written.summary:
+        say(f"  {change}", _change_style(change))
+    if written.depends_on:
+        say(f"  depends on {', '.join(written.depends_on)}")
+
+
+def squashed(result: Squashed, root: Path, as_json: bool = False) -> None:
+    written = result.written
+    if as_json:
+        show_json(
+            {
+                **_written_json(written, root),
+                "replaces": [result.top],
+                "replaced": result.replaced,
+                "folder": relative(result.folder, root),
+                "proof": {"objects": result.objects, "rows": result.rows},
+            }
+        )
+        return
+    path = relative(written.path, root)
+    say(f"Squashed {written.module}: {result.replaced} revisions up to {result.top}", "bold")
+    say(f"into {path} (revision {written.revision})")
+    _written_lines(written)
+    if written.labels:
+        say(
+            f"  labels {', '.join(written.labels)}: other modules' depends_on on them now lead "
+            "here (their files are not edited)"
+        )
+    say(
+        f"The replaced files are in {relative(result.folder, root)}/: databases inside them "
+        "run the rest of them, then move onto the squash (`migrate up`)."
+    )
+    say(
+        f"Proved on a shadow database: from empty it builds exactly what they build "
+        f"({result.objects} objects, {result.rows} rows).",
+        "bold green",
+    )
+
+
+def adopted(result: Adopted, root: Path, as_json: bool = False) -> None:
+    folder = relative(result.folder, root)
+    if as_json:
+        show_json(
+            {
+                "name": result.name,
+                "folder": folder,
+                "replaces": [result.head],
+                "replaced": result.count,
+                "baselines": [_written_json(w, root) for w in result.baselines],
+                "drift": [{"module": m, "change": c} for m, c in result.drift],
+                "notes": list(result.notes),
+                "proof": {"objects": result.objects, "rows": result.rows},
+            }
+        )
+        return
+    say(
+        f"Wrote {len(result.baselines)} baselines; together they replace {result.head}, the "
+        f"head of the {result.count} revisions kept in {folder}/:",
+        "bold",
+    )
+    for written in result.baselines:
+        say(f"{written.module}: {relative(written.path, root)} (revision {written.revision})")
+        _written_lines(written)
+    for note in result.notes:
+        say(f"note: {note}", "yellow")
+    if result.drift:
+        say("The models differ from the old head's schema (the baselines follow the database):")
+        for module, change in result.drift:
+            say(f"  {module}: {change}", "yellow")
+        say(
+            "  (bring the models to the schema, or the schema to the models with migrate create "
+            "--module X; `migrate check` reports them until then)"
+        )
+    say(
+        f"migrations.yaml: adopted: {result.name} ({folder}); alembic.ini is unchanged (plain "
+        "Alembic sees the baselines only)."
+    )
+    say(
+        f"Adopted: proved on a shadow database, the baselines from empty build exactly what the "
+        f"old history builds ({result.objects} objects, {result.rows} rows). Databases move "
+        "onto them with `migrate up` (one at the old head gets no DDL).",
+        "bold green",
+    )
+
+
+def baselined(result: Baselined, root: Path, as_json: bool = False) -> None:
+    if as_json:
+        show_json(
+            {
+                "baselines": [_written_json(w, root) for w in result.baselines],
+                "drift": [{"module": m, "change": c} for m, c in result.drift],
+                "unclaimed": list(result.unclaimed),
+                "notes": list(result.notes),
+                "proof": {"objects": result.objects},
+            }
+        )
+        return
+    for written in result.baselines:
+        say(
+            f"Wrote {relative(written.path, root)} (revision {written.revision}), the first "
+            f"revision of {written.module}, from the database's schema",
+            "bold",
+        )
+        _written_lines(written)
+    for note in result.notes:
+        say(f"note: {note}", "yellow")
+    for item in result.unclaimed:
+        say(f"left alone: {item} (no module's models claim it; --assign NAME=MODULE)", "yellow")
+    if result.drift:
+        say("The models differ from the database (the baselines follow the database):")
+        for module, change in result.drift:
+            say(f"  {module}: {change}", "yellow")
+    say(
+        f"Proved on a shadow database: the baselines build exactly what the database has "
+        f"({result.objects} objects). Next, on each database that has these tables: "
+        "migrate baseline --mark",
+        "bold green",
+    )
+
+
+def marked(result: Marked, as_json: bool = False) -> None:
+    if as_json:
+        show_json({"marked": list(result.revisions)})
+        return
+    if not result.revisions:
+        say("Nothing to mark: the baselines are applied here already.")
+        return
+    say(
+        f"Marked as applied: {', '.join(result.revisions)} (the database has exactly what "
+        "each builds; recorded in the log as baseline)."
+    )
 
 
 # ---- where things stand -----------------------------------------------------------------------
@@ -445,15 +605,10 @@ def heads(data: dict[str, list[str]], as_json: bool) -> None:
     )
 
 
-def history(
-    data: dict[str, list[Revision]],
-    root: Path,
-    verbose: bool,
-    as_json: bool,
-    applied: set[str] | None,
-) -> None:
+def history(result: History, root: Path, verbose: bool, as_json: bool) -> None:
     """Each module's revisions, newest first: `[X]` applied, `[ ]` not (when the database
-    could be read), and which are heads and merges."""
+    could be read), which are heads and merges, and what a revision replaces."""
+    data, applied = result.modules, result.applied
     if as_json:
         show_json(
             {
@@ -461,12 +616,19 @@ def history(
                     {
                         "module": module,
                         "revisions": [
-                            _revision_json(r, root, applied, r.revision in tops) for r in revisions
+                            _revision_json(r, root, applied, r.revision in tops, result.replaces)
+                            for r in revisions
                         ],
+                        "replaced": [r.revision for r in result.replaced.get(module, [])],
                     }
                     for module, revisions in data.items()
                     for tops in [_tops(revisions)]
-                ]
+                ],
+                "adopted": [
+                    {"name": name, "replaced": [r.revision for r in revisions]}
+                    for name, revisions in result.replaced.items()
+                    if name not in data
+                ],
             }
         )
         return
@@ -482,6 +644,12 @@ def history(
                 for t, on in (("head", rev.revision in tops), ("merge", len(rev.parents) > 1))
                 if on
             ]
+            if rev.replaces:
+                count = result.replaces.get(rev.revision, 0)
+                tags.append(
+                    f"replaces {count} revision{'s' if count != 1 else ''} up to "
+                    + ", ".join(rev.replaces)
+                )
             suffix = f"  ({', '.join(tags)})" if tags else ""
             style = "" if applied is None or rev.revision in applied else "dim"
             say(f"  {mark}{rev.revision}  {shown(rev.message)}{suffix}", style)
@@ -491,6 +659,24 @@ def history(
                 say(f"      file: {relative(rev.path, root)}", "dim")
                 if rev.depends_on:
                     say(f"      depends on: {', '.join(rev.depends_on)}", "dim")
+                if len(rev.branch_labels) > 1:
+                    say(f"      labels: {', '.join(rev.branch_labels)}", "dim")
+        kept = result.replaced.get(module, [])
+        if kept:
+            folder = relative(kept[0].path.parent, root)
+            say(f"  ({len(kept)} replaced revisions kept in {folder}/)", "dim")
+            if verbose:
+                for rev in kept:
+                    say(f"      {rev.revision}  {shown(rev.message)}", "dim")
+    for name, kept in result.replaced.items():
+        if name in data or not kept:
+            continue
+        folder = relative(kept[0].path.parent, root)
+        say(f"{name} (adopted):", "bold")
+        say(f"  ({len(kept)} replaced revisions kept in {folder}/)", "dim")
+        if verbose:
+            for rev in kept:
+                say(f"      {rev.revision}  {shown(rev.message)}", "dim")
 
 
 def _tops(revisions: list[Revision]) -> set[str]:
@@ -499,7 +685,7 @@ def _tops(revisions: list[Revision]) -> set[str]:
 
 
 def _revision_json(
-    rev: Revision, root: Path, applied: set[str] | None, head: bool
+    rev: Revision, root: Path, applied: set[str] | None, head: bool, replaces: dict[str, int]
 ) -> dict[str, Any]:
     return {
         "revision": rev.revision,
@@ -510,6 +696,8 @@ def _revision_json(
         "head": head,
         "merge": len(rev.parents) > 1,
         "applied": None if applied is None else rev.revision in applied,
+        "replaces": list(rev.replaces),
+        "replaces_count": replaces.get(rev.revision, 0),
     }
 
 
@@ -536,8 +724,14 @@ def owners(data: OwnershipMap, module: str | None, as_json: bool) -> None:
         say(f"unowned: {t} (in the database, owned by no module; left alone)", "yellow")
 
 
-def findings(items: list[Finding], as_json: bool, warnings: Sequence[Finding] = ()) -> None:
-    """`check`: the findings that fail it, then the warnings (lint's) that do not."""
+def findings(
+    items: list[Finding],
+    as_json: bool,
+    warnings: Sequence[Finding] = (),
+    notes: Sequence[Finding] = (),
+) -> None:
+    """`check`: the findings that fail it, then the warnings (lint's) and the notes that do
+    not."""
     if as_json:
         show_json(
             {
@@ -548,6 +742,7 @@ def findings(items: list[Finding], as_json: bool, warnings: Sequence[Finding] = 
                 "warnings": [
                     {"module": f.module, "kind": f.kind, "detail": f.detail} for f in warnings
                 ],
+                "notes": [{"module": n.module, "kind": n.kind, "detail": n.detail} for n in notes],
             }
         )
         return
@@ -557,6 +752,8 @@ def findings(items: list[Finding], as_json: bool, warnings: Sequence[Finding] = 
         show_table(["MODULE", "KIND", "DETAIL"], rows)
     if not items:
         say("All checks passed.", "bold green")
+    for note in notes:
+        say(f"note: {note.module}: {note.detail}", "dim")
 
 
 def log(entries: list[LogEntry], as_json: bool) -> None:

@@ -22,6 +22,7 @@ T = TypeVar("T")
 class CheckResult:
     findings: list[Finding]
     warnings: list[Finding] = field(default_factory=list)  # printed; they do not fail check
+    notes: list[Finding] = field(default_factory=list)  # said, never a failure
 
     @property
     def ok(self) -> bool:
@@ -41,11 +42,11 @@ def check(
     """`migrate check`: every finding that should fail CI, each under its module."""
     from shared.migrate.schema import inspection
 
-    findings = inspection.check(target, shadow_url, all_revisions=all_revisions)
+    findings, notes = inspection.check(target, shadow_url, all_revisions=all_revisions)
     if any(f.kind in UNBUILT for f in findings):
-        return CheckResult(findings)  # lint would stop where the build did
+        return CheckResult(findings, notes=notes)  # lint would stop where the build did
     errors, warnings = _lint(target, shadow_url, all_revisions)
-    return CheckResult(findings + errors, warnings)
+    return CheckResult(findings + errors, warnings, notes)
 
 
 # what stops the build on the shadow (and so lint's measured pass) before it gets far

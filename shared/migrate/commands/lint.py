@@ -50,7 +50,7 @@ def choose(target: Target, graph: RevisionGraph, options: LintOptions) -> set[st
         changed = changed_files(manifest.root, options.since)
         chosen = {r for r in chosen if graph.revisions[r].path.resolve() in changed}
     if not options.static and not options.all_revisions and chosen:
-        chosen -= applied(target, graph)
+        chosen &= pending(target, graph)
     return chosen
 
 
@@ -67,14 +67,16 @@ def _before(graph: RevisionGraph, module: str, start: str) -> set[str]:
     return {r for r in graph.ancestors([found]) - {found} if graph.revisions[r].module == module}
 
 
-def applied(target: Target, graph: RevisionGraph) -> set[str]:
-    """What the database has applied (never re-judged by default)."""
+def pending(target: Target, graph: RevisionGraph) -> set[str]:
+    """What `up` would still run on the database (what it applied is never re-judged by
+    default)."""
     from shared.migrate.database.session import Session, run_async, with_session
     from shared.migrate.database.state import read_state
 
     async def read(session: Session) -> set[str]:
-        db = await read_state(session.conn, target.manifest.settings)
-        return db.applied(graph)
+        settings = target.manifest.settings
+        db = await read_state(session.conn, settings, also=tuple(graph.replacing))
+        return graph.pending(db.reached(graph))
 
     async def main() -> set[str]:
         return await with_session(target.url, "lint", read)

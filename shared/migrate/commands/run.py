@@ -264,6 +264,16 @@ def _migrating(
     )
 
 
+def under_lock(
+    target: Target,
+    command: str,
+    work: Callable[[Session, state.DatabaseState], Awaitable[T]],
+    lock_wait: float | None = None,
+) -> T:
+    """`work` on a session that holds the migration lock (`baseline --mark`), as up's."""
+    return _migrating(target, command, RunOptions(lock_wait=lock_wait), work, lock=True)
+
+
 def _moves_before_down(graph: RevisionGraph, db: state.DatabaseState) -> list[Step]:
     """A database at the top of a replaced range is moved onto what replaced it before a
     step down; one inside a range (it ran only some of it) cannot go down from there."""

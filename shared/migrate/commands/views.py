@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from shared.migrate.database import recorder, state
@@ -51,6 +51,8 @@ def log(target: Target) -> list[recorder.LogEntry]:
 class History:
     modules: dict[str, list[Revision]]  # each module's revisions, newest first
     applied: set[str] | None  # None: no database was configured, or it could not be read
+    replaces: dict[str, int] = field(default_factory=dict)  # replacing revision -> how many
+    replaced: dict[str, list[Revision]] = field(default_factory=dict)  # module -> its replaced
 
 
 def history(target: Target, branch: str | None = None) -> History:
@@ -59,7 +61,16 @@ def history(target: Target, branch: str | None = None) -> History:
     manifest = target.manifest
     graph = load_graph(manifest)
     modules = [manifest.module(branch)] if branch else list(manifest.modules)
-    return History({m.name: graph.of_module(m.name) for m in modules}, _applied(target, graph))
+    replaces = {name: len(graph.covered(name)) for name in graph.replacing}
+    replaced = {m.name: graph.replaced_of(m.name) for m in modules}
+    if manifest.adopted is not None and not branch:  # the adopted history, after the modules
+        replaced[manifest.adopted.name] = graph.replaced_of(manifest.adopted.name)
+    return History(
+        {m.name: graph.of_module(m.name) for m in modules},
+        _applied(target, graph),
+        replaces,
+        {m: revs for m, revs in replaced.items() if revs},
+    )
 
 
 def _applied(target: Target, graph: RevisionGraph) -> set[str] | None:

@@ -22,7 +22,28 @@ UNION ALL
 SELECT CASE c.relkind WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view'
        WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table' ELSE 'table' END,
        n.nspname || '.' || c.relname,
-       CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) ELSE '' END
+       CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid)
+            WHEN c.relkind IN ('r', 'p') THEN concat_ws(' ',
+              CASE WHEN c.relpersistence = 'u' THEN 'unlogged' END,
+              CASE WHEN c.relkind = 'p' THEN 'partitioned by ' || pg_get_partkeydef(c.oid) END,
+              CASE WHEN c.relispartition THEN 'partition of ' || (
+                SELECT pn.nspname || '.' || pc.relname FROM pg_inherits i
+                JOIN pg_class pc ON pc.oid = i.inhparent
+                JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE i.inhrelid = c.oid)
+                || ' ' || pg_get_expr(c.relpartbound, c.oid) END)
+            WHEN c.relkind = 'S' THEN (
+              SELECT format_type(s.seqtypid, NULL) || ' start ' || s.seqstart || ' increment '
+                     || s.seqincrement || ' min ' || s.seqmin || ' max ' || s.seqmax || ' cache '
+                     || s.seqcache || CASE WHEN s.seqcycle THEN ' cycle' ELSE '' END
+              FROM pg_sequence s WHERE s.seqrelid = c.oid)
+              || coalesce((SELECT ' owned by ' || rn.nspname || '.' || r.relname || '.' || a.attname
+                           FROM pg_depend o JOIN pg_class r ON r.oid = o.refobjid
+                           JOIN pg_namespace rn ON rn.oid = r.relnamespace
+                           JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum = o.refobjsubid
+                           WHERE o.classid = 'pg_class'::regclass AND o.objid = c.oid
+                             AND o.refclassid = 'pg_class'::regclass AND o.deptype IN ('a', 'i')
+                           LIMIT 1), '')
+            ELSE '' END
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND {_SYSTEM}
 UNION ALL
@@ -106,7 +127,7 @@ class Catalog:
         for key in sorted(old.keys() | new.keys(), key=lambda k: (k[1], k[0])):
             kind, name = key
             if key in old and key in new:
-                if old[key] != new[key]:
+                if old[key] != new[key] and not _same_order(kind, old[key], new[key]):
                     lines.append(f"~ {kind} {_short(name)} ({old[key]} -> {new[key]})")
                 continue
             if kind not in _RELATIONS and _part_of(kind, name, new.get(key, old.get(key)), whole):
@@ -166,6 +187,15 @@ def _part_of(kind: str, name: str, detail: str | None, tables: set[str]) -> bool
     if kind == "index" and detail:
         return any(f" ON {t} " in detail or f" ON ONLY {t} " in detail for t in tables)
     return False
+
+
+def _same_order(kind: str, old: str, new: str) -> bool:
+    """A column order that differs only by columns added or dropped (each named on its own
+    line) is no news: only the order of the columns both have is."""
+    if kind != "column order":
+        return False
+    before, after = old.split(", "), new.split(", ")
+    return [c for c in before if c in after] == [c for c in after if c in before]
 
 
 def _short(name: str) -> str:

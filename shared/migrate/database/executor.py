@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
@@ -72,6 +72,7 @@ class RevisionFailed(MigrateError):
     ) -> None:
         info = graph.revisions[step.revision]
         where = f"module '{info.module}' revision {info.revision} ({graph.relative(info.path)})"
+        self.where = where
         code = sqlstate(cause)
         self.reason = server_message(cause)
         self.retryable = retryable
@@ -265,7 +266,8 @@ class Executor:
                 ) from exc
             if is_lost_connection(exc) and not in_block:  # what was committed; nothing to fix
                 raise RevisionFailed(self.graph, step, exc, note, locked=self.locked) from exc
-            raise RevisionFailed(self.graph, step, exc, failure_note(in_block, note, code)) from exc
+            note = failure_note(in_block, note, code) + _baseline_hint(info, code)
+            raise RevisionFailed(self.graph, step, exc, note) from exc
         self.watch.stop()
         self.current = self.phase = None
         if step.direction == "up":
@@ -307,36 +309,23 @@ class Executor:
     def _move_action(self, name: str) -> str:
         adopted = self.graph.manifest.adopted
         tops = self.graph.revisions[name].replaces
+        revisions = self.graph.revisions
         if adopted is not None and any(
-            self.graph.revisions[t].module == adopted.name for t in tops
+            t in revisions and revisions[t].module == adopted.name for t in tops
         ):
             return "adopted"
         return "replaced"
 
     def _check_catalogs(self, names: tuple[str, ...]) -> None:
-        from shared.migrate.database.catalog import Catalog, snapshot
-        from shared.migrate.history.revisionfile import read_expected
-
         conn = self.context.connection
         assert conn is not None
-        live: Catalog | None = None
-        for name in names:
-            info = self.graph.revisions[name]
-            kept = read_expected(info.path)
-            if kept is None:
-                continue
-            live = live or snapshot(conn, _bookkeeping(self.settings))
-            expected = Catalog(frozenset(kept))
-            differences = live.around(expected).difference(expected)
-            if differences:
-                raise MoveRefused(
-                    f"module '{info.module}': the database is not what revision {name} "
-                    f"({self.graph.relative(info.path)}) builds, so it is not moved onto it: "
-                    + "; ".join(differences[:10])
-                    + (f" and {len(differences) - 10} more" if len(differences) > 10 else "")
-                    + "; nothing was changed; make the database match (or fix the revision), "
-                    "then run the command again"
-                )
+        for info, differences in kept_differences(conn, self.graph, names):
+            raise MoveRefused(
+                f"module '{info.module}': the database is not what revision {info.revision} "
+                f"({self.graph.relative(info.path)}) builds, so it is not moved onto it: "
+                f"{listed(differences)}; nothing was changed; make the database match (or fix "
+                "the revision), then run the command again"
+            )
 
     def _rows_after(self, step: Step) -> set[str]:
         """The version rows once `step` is done, worked out from the revision's own edges (a
@@ -375,6 +364,53 @@ class Executor:
             recorder.write(conn, self.settings, change)
 
 
+ALREADY_THERE = ("42P07", "42710", "42P06")  # duplicate table, object, schema
+
+
+def _baseline_hint(info: Revision, code: str | None) -> str:
+    """A baseline (a first revision written from a database) run on a database that has its
+    objects already: what it wants is `baseline --mark`."""
+    from shared.migrate.history.revisionfile import expected_path
+
+    if code not in ALREADY_THERE or info.parents or info.replaces:
+        return ""
+    if not expected_path(info.path).is_file():
+        return ""
+    return (
+        f"; revision {info.revision} is a baseline and this database has its objects already: "
+        f"record it with `migrate baseline --mark -b {info.module}` (it checks them first)"
+    )
+
+
+def kept_differences(
+    conn: Connection, graph: RevisionGraph, names: Iterable[str]
+) -> list[tuple[Revision, list[str]]]:
+    """Each of `names` whose kept catalog (`<file>.catalog.json`) the database on `conn`
+    differs from, with how: what a move onto it, or `baseline --mark`, checks first."""
+    from shared.migrate.database.catalog import Catalog, snapshot
+    from shared.migrate.history.revisionfile import read_expected
+
+    live: Catalog | None = None
+    found = []
+    for name in names:
+        info = graph.revisions[name]
+        kept = read_expected(info.path)
+        if kept is None:
+            continue
+        live = live or snapshot(conn, bookkeeping_tables(graph.manifest.settings))
+        expected = Catalog(frozenset(kept))
+        differences = live.around(expected).difference(expected)
+        if differences:
+            found.append((info, differences))
+    return found
+
+
+def listed(differences: list[str], shown_at_most: int = 10) -> str:
+    """Catalog differences for a one-line message: the first ones, and how many more."""
+    more = len(differences) - shown_at_most
+    return "; ".join(differences[:shown_at_most]) + (f" and {more} more" if more > 0 else "")
+
+
 class MoveRefused(MigrateError):
     """A database that is not what the revisions it would be moved onto build."""
 
@@ -386,7 +422,7 @@ def _range(graph: RevisionGraph, name: str) -> str:
     return f"{count} revision(s) up to {', '.join(tops)}"
 
 
-def _bookkeeping(settings: Any) -> set[str]:
+def bookkeeping_tables(settings: Any) -> set[str]:
     schema = settings.version_table_schema or "public"
     return {f"{schema}.{settings.version_table}", f"{schema}.{settings.log_table}"}
 

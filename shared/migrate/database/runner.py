@@ -52,7 +52,8 @@ async def run_plan(
         with executor.contexts():
             if not plan:
                 return Ran([], await sa_conn.run_sync(lambda _: executor.tidy()))
-            implied = tuple(sorted(rows - executor.normal))  # tidied by the first commit
+            # tidied by the first commit (a replaced revision's row is a move's to clear)
+            implied = tuple(sorted(r for r in rows - executor.normal if r not in graph.replaced))
             executor.total = len(plan)
             try:
                 for step in plan:

@@ -40,6 +40,8 @@ class RevisionGraph:
         self.replacers: dict[str, list[str]] = {}  # a replaced revision -> what replaces it
         # a revision's depends_on as its file gave them, where a replaced one was remapped
         self.original_depends: dict[str, tuple[str, ...]] = {}
+        # a replacing revision -> what it names in `replaces` that is gone (folder deleted)
+        self.forgotten: dict[str, tuple[str, ...]] = {}
         if self.replaced or any(r.replaces for r in listed):
             self._replacements()
         self.members: dict[str, list[str]] = {m.name: [] for m in manifest.modules}
@@ -98,7 +100,14 @@ class RevisionGraph:
         (their parents, among the replaced revisions); a live revision that depends on a
         replaced one depends on what replaced it (Django's loader remaps them the same way)."""
         revisions = self.revisions
-        for rev in revisions.values():
+        for rev in list(revisions.values()):
+            gone = [name for name in rev.replaces if name not in revisions]
+            if gone and self._deleted(rev):
+                # the replaced folder was deleted once no database needed it: the revision
+                # stands alone, and a database still at one of those is at an unknown revision
+                self.forgotten[rev.revision] = tuple(gone)
+                rev = rev._replace(replaces=tuple(n for n in rev.replaces if n in revisions))
+                revisions[rev.revision] = rev
             if not rev.replaces:
                 continue
             where = self.relative(rev.path)
@@ -137,6 +146,14 @@ class RevisionGraph:
                     if target not in remapped:
                         remapped.append(target)
             revisions[rev.revision] = rev._replace(depends_on=tuple(remapped))
+
+    def _deleted(self, rev: Revision) -> bool:
+        """Whether the revisions `rev` replaces can no longer be anywhere: its module keeps
+        no replaced revision and there is no adopted history (else a name it gives that is
+        not found is a mistake, and refused)."""
+        return self.manifest.adopted is None and not any(
+            r.replaced and r.module == rev.module for r in self.revisions.values()
+        )
 
     def _live_replacers(self, name: str) -> list[str]:
         """The live revisions that (through replacements of replacements) replace `name`."""
@@ -341,6 +358,20 @@ class RevisionGraph:
                     grew = True
         return applied
 
+    def pending(self, reached: set[str]) -> set[str]:
+        """What `up` would still run on a database that ran `reached`: the live revisions not
+        applied, and the replaced ones left of a range it is inside (never the replaced
+        revisions of a range it is past, or never entered)."""
+        applied = self.applied(reached)
+        live = {r for r in self.revisions if r not in self.replaced and r not in applied}
+        inside = self.inside(reached)
+        rest = {r for name in inside for r in self.covered(name) if r not in reached}
+        return (
+            (live - inside)
+            | (rest - set(self.replacing))
+            | {r for r in rest & set(self.replacing) if not self.covered(r) & reached}
+        )
+
     def covered(self, name: str) -> set[str]:
         """Every revision `name` replaces, and what those replaced in turn."""
         found = set(self.replacing.get(name, ()))
@@ -348,6 +379,23 @@ class RevisionGraph:
             if inner in self.replacing:
                 found |= self.covered(inner)
         return found
+
+    def before(self, names: Iterable[str]) -> RevisionGraph:
+        """The history as it stood before the revisions `names` replaced others: those and
+        what builds on them left out, what they replace live again (`check` builds it to
+        prove that a squash or an adoption still builds what it replaced)."""
+        chosen = list(names)
+        dropped = self.descendants(chosen)
+        covered = set().union(*(self.covered(n) for n in chosen)) if chosen else set()
+        kept = [
+            rev._replace(
+                replaced=rev.replaced and rev.revision not in covered,
+                depends_on=self.original_depends.get(rev.revision, rev.depends_on),
+            )
+            for rev in self.revisions.values()
+            if rev.revision not in dropped
+        ]
+        return RevisionGraph(self.manifest, kept)
 
     def inside(self, reached: set[str]) -> set[str]:
         """The live replacing revisions a database that reached `reached` (its rows and all

@@ -95,6 +95,12 @@ def scan_all(manifest: Manifest) -> tuple[list[Revision], list[Problem]]:
     return found, problems
 
 
+def scan_folder(manifest: Manifest, directory: Path, owner: str) -> list[Revision]:
+    """The revision files of one directory as live revisions of `owner`: how `adopt` reads a
+    single-application history before it becomes the adopted one."""
+    return _scan(manifest.root, directory, owner, False, None)
+
+
 def _scan_module(root: Path, module: Module, problems: list[Problem] | None) -> list[Revision]:
     """The module's revisions, and those it replaced (its versions directory's `replaced/`)."""
     found = _scan(root, module.versions, module.name, False, problems)
@@ -143,6 +149,8 @@ def _label_clashes(
         if len(by_id[rev.revision]) > 1:
             continue  # a copied file: its id is the problem
         for label in rev.branch_labels:
+            if rev.replaced and label in labelled and (rev.replaces or labelled[label].replaces):
+                continue  # an earlier squash, replaced in turn, took its module's label again
             where = manifest.relative(rev.path)
             name = f"branch label '{shown(label)}'"
             if label in by_id and not (rev.replaces and by_id[label][0].replaced):

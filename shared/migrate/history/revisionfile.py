@@ -34,9 +34,14 @@ def write(
     upgrades: str = "",
     downgrades: str = "",
     imports: str = "",
+    labels: tuple[str, ...] = (),
+    replaces: tuple[str, ...] = (),
+    note: str = "",
 ) -> Written:
     """Render the template into `module`'s versions directory; `head` is the new revision's
-    down_revision (a tuple joins heads: a merge); none starts the module's branch."""
+    down_revision (a tuple joins heads: a merge); none starts the module's branch. `labels`
+    are branch labels beside the module's (a squash's alias labels), `replaces` the revisions
+    it replaces, `note` a paragraph for its docstring."""
     from mako.template import Template
 
     template = manifest.script_location / "script.py.mako"
@@ -46,7 +51,7 @@ def write(
     text = Template(filename=str(template)).render_unicode(
         up_revision=revision,
         down_revision=head,
-        branch_labels=None if head else (module.branch,),
+        branch_labels=None if head else (module.branch, *labels),
         depends_on=(depends_on[0] if len(depends_on) == 1 else depends_on) or None,
         create_date=datetime.now(),
         comma=_comma,
@@ -55,10 +60,37 @@ def write(
         downgrades=downgrades,
         imports=imports,
     )
+    text = _with_replaces(_with_note(text, note), replaces)
     ast.parse(text)  # a template edit must never write a file that breaks every command
     path = module.versions / f"{revision}_{slug(message)}.py"
     path.write_text(text, encoding="utf-8")
     return Written(path, revision)
+
+
+REPLACES_COMMENT = (
+    "# the revisions this one replaces, with all they build on: kept in a replaced folder for\n"
+    "# the databases still inside them (see `replaces` in the README)\n"
+)
+_DEPENDS_LINE = re.compile(r"^depends_on\s*[:=].*$", re.MULTILINE)
+
+
+def _with_replaces(text: str, replaces: tuple[str, ...]) -> str:
+    """The `replaces` line, after `depends_on` (or before the first function)."""
+    if not replaces:
+        return text
+    line = REPLACES_COMMENT + f"replaces: tuple[str, ...] = {tuple(replaces)!r}\n"
+    found = _DEPENDS_LINE.search(text)
+    if found:
+        return text[: found.end() + 1] + line + text[found.end() + 1 :]
+    return text.replace("\ndef upgrade", "\n" + line + "\n\ndef upgrade", 1)
+
+
+def _with_note(text: str, note: str) -> str:
+    """A paragraph after the docstring's first line (Alembic's template: before Revision ID)."""
+    if not note:
+        return text
+    escaped = note.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    return text.replace("\n\nRevision ID:", f"\n\n{escaped}\n\nRevision ID:", 1)
 
 
 def _comma(value: str | tuple[str, ...] | list[str] | None) -> str:

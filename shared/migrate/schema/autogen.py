@@ -651,7 +651,9 @@ def _describe(op: Any) -> str:
                 ("comment", "modify_comment"),
                 ("name", "modify_name"),
             )
-            if getattr(op, key, False) is not False and getattr(op, key, None) is not None
+            # False: not changed; None, for a default or a comment: taken away
+            if (value := getattr(op, key, False)) is not False
+            and (value is not None or key in ("modify_server_default", "modify_comment"))
         ]
         return f"~ {'/'.join(what) or 'column'} {where}.{op.column_name}"
     if isinstance(op, ops.CreateIndexOp):

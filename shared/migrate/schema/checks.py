@@ -178,3 +178,59 @@ def integrity_findings(graph: RevisionGraph, db: DatabaseState) -> list[Finding]
             )
         )
     return found
+
+
+def replaced_notes(graph: RevisionGraph, db: DatabaseState) -> list[Finding]:
+    """Whether the database `check` reads still needs each replaced folder (a module's
+    migrations/replaced/, the adopted history): once no database does, it can be deleted."""
+    from shared.migrate.manifest import REPLACED_FOLDER
+
+    folders: dict[str, list[str]] = {}  # folder -> the replacing revisions of its revisions
+    owners: dict[str, str] = {}
+    for name, covered in graph.replacing.items():
+        info = graph.revisions[name]
+        if info.replaced or not covered:
+            continue
+        kept = graph.revisions[next(iter(covered))]
+        folder = graph.relative(kept.path.parent)
+        folders.setdefault(folder, []).append(name)
+        owners[folder] = kept.module  # the module, or the adopted history's name
+    if not folders:
+        return []
+    reached = db.reached(graph)
+    inside = graph.inside(reached)
+    notes = []
+    for folder, names in sorted(folders.items()):
+        waiting = sorted(n for n in names if n in inside)
+        module = owners[folder]
+        applied = db.applied(graph)
+        if waiting:
+            at = ", ".join(sorted(graph.maximal(reached & graph.covered(waiting[0]))))
+            notes.append(
+                Finding(
+                    module,
+                    "replaced folder",
+                    f"the database is at {at}, inside what {', '.join(waiting)} replace(s): it "
+                    f"needs {folder}/ until `migrate up` moves it onto them",
+                )
+            )
+        else:
+            notes.append(
+                Finding(
+                    module,
+                    "replaced folder",
+                    f"the database does not need {folder}/ ("
+                    + (
+                        "it is at what replaced it"
+                        if all(n in applied for n in names)
+                        else "it ran none of it"
+                    )
+                    + "); once no database is inside it (run `migrate up` on each), delete it"
+                    + (
+                        " and the manifest's `adopted:` key"
+                        if not folder.endswith(REPLACED_FOLDER)
+                        else ""
+                    ),
+                )
+            )
+    return notes

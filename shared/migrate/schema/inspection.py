@@ -44,16 +44,19 @@ def owners(target: Target, shadow_url: str | None) -> OwnershipMap:
     return _ownership(graph, discovery, seen)
 
 
-def check(target: Target, shadow_url: str | None, *, all_revisions: bool) -> list[Finding]:
+def check(
+    target: Target, shadow_url: str | None, *, all_revisions: bool
+) -> tuple[list[Finding], list[Finding]]:
+    """The findings, and notes (what the database says about the replaced folders)."""
     manifest = target.manifest
     revisions, problems = index.scan_all(manifest)
     findings = checks.file_findings(manifest, problems)
     if problems:
-        return findings  # the graph cannot be built until the files are sorted out
+        return findings, []  # the graph cannot be built until the files are sorted out
     graph = RevisionGraph(manifest, revisions)
     findings += checks.head_findings(graph)
     if any(f.kind == "heads" for f in findings):
-        return findings
+        return findings, []
     discovery = discover(manifest)
     findings += checks.revision_dependency_findings(graph)
     allowed = {
@@ -69,7 +72,33 @@ def check(target: Target, shadow_url: str | None, *, all_revisions: bool) -> lis
         findings += checks.ownership_findings(_ownership(graph, discovery, seen))
         findings += seen.drift
     findings += checks.integrity_findings(graph, seen.database)
-    return findings
+    findings += _replacement_findings(target, graph, shadow_url)
+    return findings, checks.replaced_notes(graph, seen.database)
+
+
+def _replacement_findings(
+    target: Target, graph: RevisionGraph, shadow_url: str | None
+) -> list[Finding]:
+    """A squash, baseline or adopted baseline that no longer builds the catalog kept beside
+    it, or whose replaced revisions no longer do (each built on a shadow of its own)."""
+    from shared.migrate.schema import proof
+
+    kept = proof.kept_catalogs(graph)
+    if not kept:
+        return []
+    server = target.shadow_server(shadow_url)
+    tops = {t for name in kept for t in graph.revisions[name].replaces if t in graph.revisions}
+
+    replacing = [name for name in kept if name in graph.replacing]
+    before = graph.before(replacing) if tops else graph
+
+    async def both() -> tuple[proof.Picture, proof.Picture | None]:
+        now = await proof.built_at(server, graph, set(kept), "check")
+        old = await proof.built_at(server, before, tops, "check") if tops else None
+        return now, old
+
+    now, old = run_async(both)
+    return proof.kept_findings(graph, kept, now, old)
 
 
 def _ownership(graph: RevisionGraph, discovery: Discovery, seen: Inspected) -> OwnershipMap:
@@ -99,7 +128,8 @@ def _inspect(
             return db, {table_key(schema, name) for schema, name in rows}
 
         db, found = await with_session(target.url, "check", read)
-        steps = set(graph.revisions) - db.applied(graph) if stairway is None else stairway
+        pending = graph.pending(db.reached(graph)) - graph.replaced  # (old ranges: not walked)
+        steps = pending if stairway is None else stairway
         built, drifted = await on_shadow(
             server,
             graph,
