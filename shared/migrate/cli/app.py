@@ -479,7 +479,8 @@ def current(branch: Branch = None, as_json: Json = False) -> None:
 
     result = _call(lambda: commands.status(state.target()))
     name = _call(lambda: state.module_name(branch))
-    output.current([p for p in result.positions if name in (None, p.module)], as_json)
+    positions = [p for p in result.positions if name in (None, p.module)]
+    output.current(positions, as_json, result.databases)
 
 
 @app.command()
@@ -522,7 +523,9 @@ def history(
 
     target = _call(state.target)
     result = _call(lambda: commands.history(target, branch))
-    output.history(result.modules, target.manifest.root, verbose, as_json, result.applied)
+    output.history(
+        result.modules, target.manifest.root, verbose, as_json, result.applied, result.databases
+    )
 
 
 @app.command()

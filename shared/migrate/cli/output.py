@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -37,6 +37,8 @@ STATE_STYLES = {
     "not started": "cyan",
     "unknown revision": "bold red",
     "no revisions": "dim",
+    "not moved": "bold red",
+    "move unfinished": "bold red",
 }
 
 
@@ -355,18 +357,34 @@ def _head(position: Position) -> str | None:
     return ",".join(position.heads) or None
 
 
-def current(positions: list[Position], as_json: bool) -> None:
+def _several(databases: Mapping[str, str]) -> bool:
+    """Whether the modules live in more than one database (then tables name each one's)."""
+    return len(set(databases.values())) > 1
+
+
+def current(positions: list[Position], as_json: bool, databases: Mapping[str, str]) -> None:
     if as_json:
         show_json(
             {
                 "modules": [
-                    {"module": _module(p), "branch": _branch(p), "current": _current(p)}
+                    {
+                        "module": _module(p),
+                        "branch": _branch(p),
+                        "current": _current(p),
+                        "database": databases.get(p.module),
+                    }
                     for p in positions
                 ]
             }
         )
         return
-    show_table(["MODULE", "CURRENT"], [[p.module, _current(p) or "-"] for p in positions])
+    headers, rows = ["MODULE", "CURRENT"], [[p.module, _current(p) or "-"] for p in positions]
+    if _several(databases):
+        headers.append("DATABASE")
+        rows = [
+            [*row, databases.get(p.module, "-")] for row, p in zip(rows, positions, strict=True)
+        ]
+    show_table(headers, rows)
 
 
 def status(result: Status, as_json: bool) -> None:
@@ -385,6 +403,7 @@ def status(result: Status, as_json: bool) -> None:
                         "models": None
                         if not p.in_manifest
                         else ("found" if p.models else "missing"),
+                        "database": result.databases.get(p.module),
                     }
                     for p in positions
                 ],
@@ -395,8 +414,9 @@ def status(result: Status, as_json: bool) -> None:
             }
         )
         return
+    several = _several(result.databases)
     show_table(
-        ["MODULE", "CURRENT", "HEAD", "PENDING", "STATE"],
+        ["MODULE", "CURRENT", "HEAD", "PENDING", "STATE", *(["DATABASE"] if several else [])],
         [
             [
                 p.module,
@@ -407,10 +427,18 @@ def status(result: Status, as_json: bool) -> None:
                     p.state + ("" if p.models else " (models missing)"),
                     STATE_STYLES.get(p.state, ""),
                 ),
+                *([result.databases.get(p.module, "-")] if several else []),
             ]
             for p in positions
         ],
     )
+    unmoved = [p.module for p in positions if p.state in ("not moved", "move unfinished")]
+    for name in unmoved:
+        say(
+            f"module '{name}': its records are (also) in another database than its own; "
+            f"finish moving it: migrate module move {name}",
+            "yellow",
+        )
     if result.implied_rows:
         say(
             f"version table: row(s) {', '.join(result.implied_rows)} implied by other rows "
@@ -435,6 +463,7 @@ def history(
     verbose: bool,
     as_json: bool,
     applied: set[str] | None,
+    databases: Mapping[str, str | None],
 ) -> None:
     """Each module's revisions, newest first: `[X]` applied, `[ ]` not (when the database
     could be read), and which are heads and merges."""
@@ -444,6 +473,7 @@ def history(
                 "modules": [
                     {
                         "module": module,
+                        "database": databases.get(module),
                         "revisions": [
                             _revision_json(r, root, applied, r.revision in tops) for r in revisions
                         ],
@@ -454,8 +484,10 @@ def history(
             }
         )
         return
+    several = len(set(databases.values())) > 1
     for module, revisions in data.items():
-        say(f"{module}:", "bold")
+        where = f" ({databases.get(module) or 'database not set'})" if several else ""
+        say(f"{module}{where}:", "bold")
         if not revisions:
             say("  (no revisions)", "dim")
         tops = _tops(revisions)
@@ -556,6 +588,7 @@ def log(entries: list[LogEntry], as_json: bool) -> None:
                         "checksum": e.checksum,
                         "action": e.action,
                         "reason": e.reason,
+                        "database": e.database or None,
                     }
                     for e in entries
                 ]
@@ -565,8 +598,10 @@ def log(entries: list[LogEntry], as_json: bool) -> None:
     if not entries:
         say("No revisions recorded yet.")
         return
+    several = len({e.database for e in entries}) > 1
     show_table(
-        ["WHEN", "MODULE", "REVISION", "DIR", "MS", "BY", "CHECKSUM", "NOTE"],
+        ["WHEN", "MODULE", "REVISION", "DIR", "MS", "BY", "CHECKSUM", "NOTE"]
+        + (["DATABASE"] if several else []),
         [
             [
                 e.finished_at.strftime("%Y-%m-%d %H:%M:%S"),
@@ -577,6 +612,7 @@ def log(entries: list[LogEntry], as_json: bool) -> None:
                 f"{e.os_user}@{e.host} ({e.db_user})",
                 e.checksum.removeprefix("v2:")[:12],
                 "" if e.action == "run" else f"{e.action}: {shown(e.reason or '', 40)}",
+                *([e.database] if several else []),
             ]
             for e in entries
         ],

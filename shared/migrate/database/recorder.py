@@ -42,6 +42,7 @@ class LogEntry:
     os_user: str
     action: str = "run"
     reason: str | None = None
+    database: str = ""  # host:port/database it was read from
 
 
 async def ensure_tables(conn: asyncpg.Connection, settings: Settings, db: DatabaseState) -> None:
