@@ -36,7 +36,22 @@ def owners(target: Target, shadow_url: str | None = None) -> OwnershipMap:
 def check(
     target: Target, shadow_url: str | None = None, *, all_revisions: bool = False
 ) -> CheckResult:
-    """`migrate check`: every finding that should fail CI, each under its module."""
+    """`migrate check`: every finding that should fail CI, each under its module. Modules in
+    databases of their own: each database checked on a shadow on its own server, for its own
+    modules."""
     from shared.migrate.schema import inspection
 
-    return CheckResult(inspection.check(target, shadow_url, all_revisions=all_revisions))
+    placements = target.placements()
+    if len(placements) == 1:
+        return CheckResult(inspection.check(target, shadow_url, all_revisions=all_revisions))
+    findings: list[Finding] = []
+    for placement in placements:
+        for finding in inspection.check(
+            target.at(placement),
+            shadow_url,
+            all_revisions=all_revisions,
+            modules=set(placement.modules),
+        ):
+            if finding not in findings:  # those of no module come from every database
+                findings.append(finding)
+    return CheckResult(findings)

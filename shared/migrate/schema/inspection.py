@@ -19,6 +19,7 @@ from shared.migrate.schema.build import (
     on_shadow,
     table_key,
 )
+from shared.migrate.schema.databases import crossings
 from shared.migrate.schema.discovery import Discovery, discover
 from shared.migrate.schema.ownership import OwnershipMap, ownership, undeclared_references
 
@@ -44,7 +45,15 @@ def owners(target: Target, shadow_url: str | None) -> OwnershipMap:
     return _ownership(graph, discovery, seen)
 
 
-def check(target: Target, shadow_url: str | None, *, all_revisions: bool) -> list[Finding]:
+def check(
+    target: Target,
+    shadow_url: str | None,
+    *,
+    all_revisions: bool,
+    modules: set[str] | None = None,
+) -> list[Finding]:
+    """Every finding; with `modules` (the modules of one database, `target` pointed at it),
+    only theirs and those of no module."""
     manifest = target.manifest
     revisions, problems = index.scan_all(manifest)
     findings = checks.file_findings(manifest, problems)
@@ -62,14 +71,17 @@ def check(target: Target, shadow_url: str | None, *, all_revisions: bool) -> lis
     findings += checks.dependency_findings(
         undeclared_references(discovery.metadata, discovery.owners, allowed)
     )
+    findings += checks.crossing_findings(manifest, crossings(manifest, discovery))
     stairway: set[str] | None = set(graph.revisions) if all_revisions else None
-    seen = _inspect(target, graph, discovery, shadow_url, drift=True, stairway=stairway)
+    seen = _inspect(
+        target, graph, discovery, shadow_url, drift=True, stairway=stairway, modules=modules
+    )
     findings += checks.stairway_findings(seen.built)
     if seen.built.complete:
         findings += checks.ownership_findings(_ownership(graph, discovery, seen))
         findings += seen.drift
     findings += checks.integrity_findings(graph, seen.database)
-    return findings
+    return [f for f in findings if modules is None or f.module in modules or f.module == "-"]
 
 
 def _ownership(graph: RevisionGraph, discovery: Discovery, seen: Inspected) -> OwnershipMap:
@@ -86,6 +98,7 @@ def _inspect(
     *,
     drift: bool,
     stairway: set[str] | None,
+    modules: set[str] | None = None,
 ) -> Inspected:
     """Read the database (its state and tables), then build everything on a shadow; the
     stairway runs on `stairway`, or (None) on the revisions the database has not applied."""
@@ -100,6 +113,8 @@ def _inspect(
 
         db, found = await with_session(target.url, "check", read)
         steps = set(graph.revisions) - db.applied(graph) if stairway is None else stairway
+        if modules is not None:  # one database's check: its own modules' revisions
+            steps = {r for r in steps if graph.revisions[r].module in modules}
         built, drifted = await on_shadow(
             server,
             graph,
