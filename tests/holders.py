@@ -2,6 +2,7 @@
 
 python -m tests.holders advisory URL SECONDS APPLICATION   the migration lock
 python -m tests.holders table URL TABLE SECONDS APPLICATION   a share lock on a table
+python -m tests.holders exclusive URL TABLE SECONDS APPLICATION   reads pass, writes wait
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ async def hold(
             )
             await asyncio.sleep(seconds)
         else:
+            mode = "EXCLUSIVE" if kind == "exclusive" else "ACCESS SHARE"
             async with conn.transaction():
-                await conn.execute(f"LOCK TABLE {table} IN ACCESS SHARE MODE -- {SECRET}")
+                await conn.execute(f"LOCK TABLE {table} IN {mode} MODE -- {SECRET}")
                 await asyncio.sleep(seconds)
     finally:
         await conn.close()
@@ -63,7 +65,7 @@ def start(
     connected)."""
     args = (
         [url, table, str(seconds), application, str(after)]
-        if kind == "table"
+        if kind in ("table", "exclusive")
         else [url, str(seconds), application, str(after)]
     )
     process = subprocess.Popen(
@@ -86,7 +88,7 @@ def start(
 
 if __name__ == "__main__":
     kind, url = sys.argv[1], sys.argv[2]
-    if kind == "table":
+    if kind in ("table", "exclusive"):
         table, seconds, application, after = sys.argv[3:7]
     else:
         table, (seconds, application, after) = "", sys.argv[3:6]

@@ -654,6 +654,22 @@ def module_add(
     )
 
 
+@module_app.command("move")
+def module_move(
+    name: Annotated[str, typer.Argument(help="The module.", autocompletion=_module_names)],
+    lock_wait: LockWait = None,
+) -> None:
+    """Move a module's records (version rows, log) from the shared database to the database of
+    its own that migrations.yaml names (database_url_env): written there first, then removed
+    from the shared database; run it again to finish a move that was cut short. Its tables and
+    data are yours to copy first (see the README)."""
+    from shared.migrate.cli import output
+    from shared.migrate.commands.move import move
+
+    options = _call(lambda: _options(False, lock_wait, None, None))
+    output.moved(_run(options, lambda: move(state.target(), name, options=options)))
+
+
 _VALUED_GLOBALS = ("--config", "-c", "--database-url")
 
 

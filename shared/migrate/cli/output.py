@@ -21,6 +21,7 @@ from shared.migrate.errors import shown
 
 if TYPE_CHECKING:
     from shared.migrate.commands import CreateResult, Reset, Resolution
+    from shared.migrate.commands.move import Moved
     from shared.migrate.commands.run import RunResult
     from shared.migrate.database.holders import Holder
     from shared.migrate.database.recorder import LogEntry
@@ -305,6 +306,28 @@ def reset(result: Reset) -> None:
     names = ", ".join(shown(name) for name in result.dropped)
     dropped = f"dropped schema {names} and all it held" if names else "it held no schema"
     say(f"Emptied {result.database}: {dropped}.")
+
+
+def moved(result: Moved) -> None:
+    where = f"from {result.source} to {result.destination}"
+    rows = ", ".join(result.rows) or "none"
+    if result.copied:
+        say(
+            f"Module '{result.module}' moved {where}: wrote its version rows ({rows}) and "
+            f"{result.entries} log entries there, then removed them from {result.source}.",
+            "bold green",
+        )
+    elif result.removed:
+        say(
+            f"Module '{result.module}' moved {where}: its records were already in "
+            f"{result.destination} (at {rows}); removed them from {result.source}.",
+            "bold green",
+        )
+    else:
+        say(
+            f"Module '{result.module}' has no records left in {result.source}; it lives in "
+            f"{result.destination} (at {rows}). Nothing to move."
+        )
 
 
 # ---- create / merge ----------------------------------------------------------------------------

@@ -245,3 +245,51 @@ def who() -> tuple[str, str]:
     except (KeyError, OSError):
         user = "?"
     return socket.gethostname(), user
+
+
+# ---- moving a module to a database of its own (`migrate module move`) ------------------------
+
+_COPY = (
+    "INSERT INTO {lt} (module, revision, direction, checksum, finished_at, duration_ms, "
+    "db_user, host, os_user, action, reason) SELECT * FROM unnest(CAST(:modules AS text[]), "
+    "CAST(:revisions AS text[]), CAST(:directions AS text[]), CAST(:checksums AS text[]), "
+    "CAST(:finished AS timestamptz[]), CAST(:ms AS integer[]), CAST(:db_users AS text[]), "
+    "CAST(:hosts AS text[]), CAST(:os_users AS text[]), CAST(:actions AS text[]), "
+    "CAST(:reasons AS text[]))"
+)
+
+
+def move_in(conn: Connection, settings: Settings, rows: Record, entries: list[LogEntry]) -> None:
+    """In a module's new database, in the caller's transaction: its version rows, and its log
+    entries as they were written (when, by whom), oldest first."""
+    from sqlalchemy import text
+
+    write(conn, settings, rows)
+    if entries:
+        lt = settings.qualified(settings.log_table)
+        conn.execute(
+            text(_COPY.format(lt=lt)),
+            {
+                "modules": [e.module for e in entries],
+                "revisions": [e.revision for e in entries],
+                "directions": [e.direction for e in entries],
+                "checksums": [e.checksum for e in entries],
+                "finished": [e.finished_at for e in entries],
+                "ms": [e.duration_ms for e in entries],
+                "db_users": [e.db_user for e in entries],
+                "hosts": [e.host for e in entries],
+                "os_users": [e.os_user for e in entries],
+                "actions": [e.action for e in entries],
+                "reasons": [e.reason for e in entries],
+            },
+        )
+
+
+def move_out(conn: Connection, settings: Settings, rows: Record, module: str) -> None:
+    """In the database a module left, in the caller's transaction: the version rows as they
+    are without it, and its log entries gone (they are in its new database)."""
+    from sqlalchemy import text
+
+    write(conn, settings, rows)
+    lt = settings.qualified(settings.log_table)
+    conn.execute(text(f"DELETE FROM {lt} WHERE module = :module"), {"module": module})
