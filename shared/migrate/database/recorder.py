@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -151,20 +152,30 @@ def statement(settings: Settings) -> str:
 
 def parameters(record: Record) -> dict[str, Any]:
     host, os_user = who()
-    entries = record.entries
     return {
         "gone": list(record.gone),
         "added": list(record.added),
-        "modules": [e.module for e in entries],
-        "revisions": [e.revision for e in entries],
-        "directions": [e.direction for e in entries],
-        "checksums": [e.checksum for e in entries],
-        "ms": [e.duration_ms for e in entries],
-        "actions": [e.action for e in entries],
-        "reasons": [e.reason for e in entries],
+        **_arrays(record.entries, **_ENTRY_ARRAYS),
         "host": host,
         "os_user": os_user,
     }
+
+
+# the parameter (an array, unnest's input) of each field of an entry
+_ENTRY_ARRAYS = {
+    "modules": "module",
+    "revisions": "revision",
+    "directions": "direction",
+    "checksums": "checksum",
+    "ms": "duration_ms",
+    "actions": "action",
+    "reasons": "reason",
+}
+
+
+def _arrays(entries: Sequence[object], **fields: str) -> dict[str, list[Any]]:
+    """One array parameter per field of `entries`: name=attribute."""
+    return {name: [getattr(e, attribute) for e in entries] for name, attribute in fields.items()}
 
 
 def write(conn: Connection, settings: Settings, record: Record) -> None:
@@ -267,22 +278,9 @@ def move_in(conn: Connection, settings: Settings, rows: Record, entries: list[Lo
     write(conn, settings, rows)
     if entries:
         lt = settings.qualified(settings.log_table)
-        conn.execute(
-            text(_COPY.format(lt=lt)),
-            {
-                "modules": [e.module for e in entries],
-                "revisions": [e.revision for e in entries],
-                "directions": [e.direction for e in entries],
-                "checksums": [e.checksum for e in entries],
-                "finished": [e.finished_at for e in entries],
-                "ms": [e.duration_ms for e in entries],
-                "db_users": [e.db_user for e in entries],
-                "hosts": [e.host for e in entries],
-                "os_users": [e.os_user for e in entries],
-                "actions": [e.action for e in entries],
-                "reasons": [e.reason for e in entries],
-            },
-        )
+        written = {"finished": "finished_at", "db_users": "db_user", "hosts": "host"}
+        arrays = _arrays(entries, **_ENTRY_ARRAYS, **written, os_users="os_user")
+        conn.execute(text(_COPY.format(lt=lt)), arrays)
 
 
 def move_out(conn: Connection, settings: Settings, rows: Record, module: str) -> None:
