@@ -19,6 +19,7 @@ from shared.migrate.errors import EXIT_FAILED, ConfigError, MigrateError
 
 if TYPE_CHECKING:
     from shared.migrate.commands import RunOptions, Target
+    from shared.migrate.commands.fleet import FleetResult
     from shared.migrate.database.progress import Progress
     from shared.migrate.manifest import Manifest
 
@@ -88,6 +89,41 @@ Retries = Annotated[
     ),
 ]
 Plan = Annotated[bool, typer.Option("--plan", help="Show what would run; change nothing.")]
+Databases = Annotated[
+    str | None,
+    typer.Option(
+        "--databases",
+        help="Run on every database SOURCE lists: a file of URLs (one a line), env:NAME (a "
+        "variable holding them) or sql:QUERY (rows of URLs, from DATABASE_URL's database).",
+        show_default=False,
+    ),
+]
+Schemas = Annotated[
+    str | None,
+    typer.Option(
+        "--schemas",
+        help="Run on every tenant schema SOURCE lists (a file, env:NAME or sql:QUERY), each "
+        "with its own version and log tables, in DATABASE_URL's database.",
+        show_default=False,
+    ),
+]
+Jobs = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=1,
+        max=256,
+        help="With --databases/--schemas: how many at once (default: 4 per core, at most 32).",
+        show_default=False,
+    ),
+]
+FailFast = Annotated[
+    bool,
+    typer.Option(
+        "--fail-fast", help="With --databases/--schemas: start no more once one has failed."
+    ),
+]
 ShadowUrl = Annotated[
     str | None,
     typer.Option(
@@ -103,6 +139,7 @@ class Globals:
     def __init__(self) -> None:
         self.config: Path | None = None
         self.database_url: str | None = None
+        self.tenant_schema: str | None = None
         self.debug = False
 
     def manifest(self) -> Manifest:
@@ -113,7 +150,7 @@ class Globals:
     def target(self) -> Target:
         from shared.migrate.commands import Target
 
-        return Target(self.manifest(), self.database_url)
+        return Target(self.manifest(), self.database_url).for_tenant(self.tenant_schema)
 
     def module_name(self, branch: str | None) -> str | None:
         """The module a --branch names (its name, whatever label was given), or None."""
@@ -147,6 +184,15 @@ def main_options(
             show_default=False,
         ),
     ] = None,
+    tenant_schema: Annotated[
+        str | None,
+        typer.Option(
+            "--tenant-schema",
+            help="A tenant's schema (schema per tenant): the version and log tables in it, its "
+            "own lock, and first on the search_path of the migrating session.",
+            show_default=False,
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
     version: Annotated[
         bool,
@@ -156,6 +202,7 @@ def main_options(
     ] = False,
 ) -> None:
     state.config, state.database_url, state.debug = config, database_url, debug
+    state.tenant_schema = tenant_schema
 
 
 def _through_make(message: str) -> str:
@@ -258,6 +305,77 @@ def _run(options: RunOptions, fn: Callable[[], T]) -> T:
     return _call(run)
 
 
+def _fleet(
+    command: str,
+    arguments: list[str],
+    databases: str | None,
+    schemas: str | None,
+    jobs: int | None,
+    fail_fast: bool,
+    as_json: bool,
+) -> FleetResult:
+    """Run the command on every database (or tenant schema) of a fleet, and say how each
+    went; exit 1 when any failed."""
+    from shared.migrate.cli import fleet as rendering
+    from shared.migrate.commands import fleet
+
+    if state.tenant_schema and schemas:
+        _call(lambda: _refuse("--tenant-schema names one tenant; --schemas lists them: use one"))
+    target = _call(state.target)
+    source = databases or schemas or ""
+    found = _call(lambda: fleet.members(target, databases, schemas))
+    progress = rendering.progress(command, quiet=as_json)
+    options = fleet.FleetOptions(jobs or fleet.default_jobs(), fail_fast, state.debug, progress)
+    hide = [source[4:]] if source.startswith("env:") else []
+    started = rendering.clock()
+
+    def run() -> FleetResult:
+        try:
+            return fleet.run_fleet(target, command, arguments, found, options, hide=hide)
+        finally:
+            progress.close()
+
+    result = _call(run)
+    seconds = rendering.clock() - started
+    if command == "status":
+        rendering.status(result, as_json, seconds)
+    else:
+        rendering.summary(result, as_json, seconds)
+    if result.failed:
+        raise typer.Exit(EXIT_FAILED)
+    return result
+
+
+def _passed(*pairs: tuple[str, object]) -> list[str]:
+    """A worker's arguments: each option given (a flag when True), as the user gave it."""
+    argv: list[str] = []
+    for flag, value in pairs:
+        if value is True:
+            argv.append(flag)
+        elif value not in (None, False):
+            argv += [flag, str(value)]
+    return argv
+
+
+def _run_flags(
+    branch: str | None,
+    revision: str | None,
+    plan: bool,
+    lock_wait: str | None,
+    lock_timeout: str | None,
+    statement_timeout: str | None,
+) -> list[tuple[str, object]]:
+    """The options of `up` and `down` that a fleet passes on to each worker."""
+    return [
+        ("--branch", branch),
+        ("--revision", revision),
+        ("--plan", plan),
+        ("--lock-wait", lock_wait),
+        ("--lock-timeout", lock_timeout),
+        ("--statement-timeout", statement_timeout),
+    ]
+
+
 @app.command()
 def up(
     branch: Branch = None,
@@ -286,12 +404,27 @@ def up(
             "deploy), exit 0 without touching it.",
         ),
     ] = False,
+    databases: Databases = None,
+    schemas: Schemas = None,
+    jobs: Jobs = None,
+    fail_fast: FailFast = False,
     as_json: Json = False,
 ) -> None:
-    """Apply pending revisions: every module, one module (with its dependencies), or up to R."""
+    """Apply pending revisions: every module, one module (with its dependencies), or up to R;
+    on one database, or on each of a fleet (--databases, --schemas)."""
     from shared.migrate import commands
     from shared.migrate.cli import output
 
+    if databases or schemas:
+        if sql:
+            _call(lambda: _refuse("--sql prints one script; it does not go with a fleet"))
+        arguments = _passed(
+            *_run_flags(branch, revision, plan, lock_wait, lock_timeout, statement_timeout),
+            ("--retries", retries),
+            ("--allow-unknown", allow_unknown),
+        )
+        _fleet("up", arguments, databases, schemas, jobs, fail_fast, as_json)
+        return
     if revision and ":" in revision and sql and start is None:
         start, _, revision = revision.partition(":")  # Alembic's `R:heads` form
         revision = revision or None
@@ -326,11 +459,25 @@ def down(
     lock_timeout: LockTimeout = None,
     statement_timeout: StatementTimeout = None,
     retries: Retries = None,
+    databases: Databases = None,
+    schemas: Schemas = None,
+    jobs: Jobs = None,
+    fail_fast: FailFast = False,
     as_json: Json = False,
 ) -> None:
-    """Roll back one revision of a module, or down to R."""
+    """Roll back one revision of a module, or down to R; on one database, or on each of a
+    fleet (--databases, --schemas)."""
     from shared.migrate import commands
     from shared.migrate.cli import output
+
+    if databases or schemas:
+        arguments = _passed(
+            *_run_flags(branch, revision, plan, lock_wait, lock_timeout, statement_timeout),
+            ("--retries", retries),
+            ("--cascade", cascade),
+        )
+        _fleet("down", arguments, databases, schemas, jobs, fail_fast, as_json)
+        return
 
     options = _call(
         lambda: _options(plan, lock_wait, lock_timeout, statement_timeout, retries, quiet=as_json)
@@ -490,12 +637,25 @@ def status(
     check: Annotated[
         bool, typer.Option("--check", help="Exit 1 unless every module is up to date.")
     ] = False,
+    databases: Databases = None,
+    schemas: Schemas = None,
+    jobs: Jobs = None,
 ) -> None:
-    """One row per module: current revision, head, pending count, state."""
+    """One row per module: current revision, head, pending count, state. Over a fleet
+    (--databases, --schemas): how many databases are at each revision, and which are behind."""
     from dataclasses import replace
 
     from shared.migrate import commands
     from shared.migrate.cli import output
+
+    if databases or schemas:
+        arguments = _passed(("--branch", branch))
+        from shared.migrate.commands.fleet import picture
+
+        found = _fleet("status", arguments, databases, schemas, jobs, False, as_json)
+        if check and picture(found).stragglers:
+            raise typer.Exit(EXIT_FAILED)
+        return
 
     result = _call(lambda: commands.status(state.target()))
     name = _call(lambda: state.module_name(branch))
@@ -566,12 +726,20 @@ def check(
             "has not applied.",
         ),
     ] = False,
+    databases: Databases = None,
+    schemas: Schemas = None,
+    jobs: Jobs = None,
+    fail_fast: FailFast = False,
 ) -> None:
     """CI gate: models match migrations per module, one head each, clean ownership, declared
     dependencies, downgrades that leave no trace, alembic.ini in step. Exit 1 on any finding."""
     from shared.migrate import commands
     from shared.migrate.cli import output
 
+    if databases or schemas:
+        arguments = _passed(("--shadow-url", shadow_url), ("--all-revisions", all_revisions))
+        _fleet("check", arguments, databases, schemas, jobs, fail_fast, as_json)
+        return
     result = _call(lambda: commands.check(state.target(), shadow_url, all_revisions=all_revisions))
     name = _call(lambda: state.module_name(branch))
     found = [f for f in result.findings if name is None or f.module in (name, "-")]
@@ -670,7 +838,7 @@ def module_move(
     output.moved(_run(options, lambda: move(state.target(), name, options=options)))
 
 
-_VALUED_GLOBALS = ("--config", "-c", "--database-url")
+_VALUED_GLOBALS = ("--config", "-c", "--database-url", "--tenant-schema")
 
 
 def _command_name(argv: list[str]) -> str | None:
