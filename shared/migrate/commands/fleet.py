@@ -2,10 +2,10 @@
 
 Alembic's `op` and `context` are process-wide, so two databases never migrate in one process:
 each member runs in a worker process of its own, the one-database command itself
-(`python -m shared.migrate ... --json`), its URLs in the worker's environment (never on its
-command line, where `ps` shows them). At most `jobs` run at once; each finds its database's
-lock on its own. A failure stops nobody else unless `fail_fast`. The result is data: the CLI
-renders it (cli/fleet.py).
+(`migrate ... --json`, forked from a process that has imported it: forkserver.py), its URLs in
+the worker's environment (never on a command line, where `ps` shows them). At most `jobs` run
+at once; each finds its database's lock on its own. A failure stops nobody else unless
+`fail_fast`. The result is data: the CLI renders it (cli/fleet.py).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -166,6 +167,14 @@ class _Runner:
         self.terminated = 0  # workers at work when the fleet was terminated
 
     async def run(self) -> list[Outcome]:
+        with tempfile.TemporaryDirectory(prefix="migrate-fleet-") as directory:
+            self.workers = Workers(directory, self.hide)
+            try:
+                return await self._run()
+            finally:
+                await asyncio.shield(self.workers.close())
+
+    async def _run(self) -> list[Outcome]:
         repeated = sources.duplicates(self.entries)
         slots = asyncio.Semaphore(self.options.jobs)
         tasks = [
@@ -214,7 +223,7 @@ class _Runner:
             self._record(index, outcome)
 
     async def _work(self, index: int, member: Member) -> Outcome:
-        argv = [sys.executable, "-m", "shared.migrate", "--config", str(self.target.manifest.path)]
+        argv = ["--config", str(self.target.manifest.path)]
         if self.options.debug:
             argv.append("--debug")
         if member.schema:
@@ -224,31 +233,106 @@ class _Runner:
         env.pop("MIGRATE_VIA_MAKE", None)
         env.update(NO_COLOR="1", **member.environment())
         started = time.monotonic()
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            # its own session: a Ctrl-C or a group's SIGTERM reaches the fleet, which passes
-            # one SIGTERM on (a second one would cut short the worker's account of its revision)
-            start_new_session=True,
-        )
+        pid, ended = await self.workers.start(index, argv, env)
         try:
-            out, err = await process.communicate()
+            code = await asyncio.shield(ended)
         except asyncio.CancelledError:  # the fleet was terminated: so is the worker, honestly
             with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-            with contextlib.suppress(TimeoutError):
-                out, err = await asyncio.wait_for(process.communicate(), TERM_GRACE)
-            if process.returncode is None:
-                process.kill()
-                out, err = await process.communicate()
-            outcome = _outcome(self.command, member, process.returncode, out, err, started)
+                os.kill(pid, signal.SIGTERM)
+            try:
+                code = await asyncio.wait_for(asyncio.shield(ended), TERM_GRACE)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                code = await ended
+            out, err = self.workers.output(index)
             self.terminated += 1
-            self._record(index, outcome)
+            self._record(index, _outcome(self.command, member, code, out, err, started))
             raise
-        return _outcome(self.command, member, process.returncode, out, err, started)
+        out, err = self.workers.output(index)
+        return _outcome(self.command, member, code, out, err, started)
+
+
+class Workers:
+    """The fork server (shared/migrate/forkserver.py) and the workers it forks: each a process
+    of its own running the command line, its output in files of a private directory."""
+
+    def __init__(self, directory: str, hide: set[str]) -> None:
+        self.directory = directory
+        self.hide = hide  # variables the server need not have (each worker gets its own)
+        self.server: asyncio.subprocess.Process | None = None
+        self.forked: dict[int, asyncio.Future[int]] = {}
+        self.ended: dict[int, asyncio.Future[int]] = {}
+        self.reader: asyncio.Task[None] | None = None
+        self.starting = asyncio.Lock()
+
+    async def start(
+        self, index: int, argv: list[str], env: dict[str, str]
+    ) -> tuple[int, asyncio.Future[int]]:
+        """Fork a worker running `migrate ARGV`: its pid, and a future of its exit code."""
+        async with self.starting:
+            if self.server is None:
+                await self._start()
+        assert self.server is not None and self.server.stdin is not None
+        loop = asyncio.get_running_loop()
+        self.forked[index], self.ended[index] = loop.create_future(), loop.create_future()
+        out, err = self._paths(index)
+        request = {"id": index, "argv": argv, "env": env, "cwd": os.getcwd(), "out": out}
+        self.server.stdin.write(json.dumps({**request, "err": err}).encode() + b"\n")
+        await self.server.stdin.drain()
+        return await self.forked[index], self.ended[index]
+
+    async def _start(self) -> None:
+        self.server = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "shared.migrate.forkserver",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env={k: v for k, v in os.environ.items() if k not in self.hide},
+            # a session of its own: a Ctrl-C or a group's SIGTERM reaches the fleet, which
+            # passes one SIGTERM on (a second would cut short a worker's account)
+            start_new_session=True,
+        )
+        self.reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.server is not None and self.server.stdout is not None
+        async for line in self.server.stdout:
+            message = json.loads(line)
+            if "pid" in message:
+                self.forked[message["id"]].set_result(message["pid"])
+            else:
+                self.ended[message["id"]].set_result(message["code"])
+        for future in [*self.forked.values(), *self.ended.values()]:  # the server is gone
+            if not future.done():
+                future.set_exception(ConfigError("the fleet's worker server ended unexpectedly"))
+
+    def _paths(self, index: int) -> tuple[str, str]:
+        return (
+            os.path.join(self.directory, f"{index}.out"),
+            os.path.join(self.directory, f"{index}.err"),
+        )
+
+    def output(self, index: int) -> tuple[bytes, bytes]:
+        found = []
+        for path in self._paths(index):
+            try:
+                with open(path, "rb") as file:
+                    found.append(file.read())
+                os.unlink(path)
+            except OSError:
+                found.append(b"")
+        return found[0], found[1]
+
+    async def close(self) -> None:
+        if self.server is None:
+            return
+        assert self.server.stdin is not None
+        self.server.stdin.close()
+        await self.server.wait()
+        if self.reader is not None:
+            await self.reader
 
 
 def _outcome(
