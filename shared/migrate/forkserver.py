@@ -8,7 +8,8 @@ what a database with one pending revision costs.
 
     python -m shared.migrate.forkserver
 
-Protocol, JSON lines: requests on stdin ({id, argv, env, cwd, out, err}: the URLs travel in
+Protocol, JSON lines: requests on stdin ({id, argv, env, cwd, out, err}; argv starts with the
+program's name; the URLs travel in
 `env`, through the pipe, never on a command line); on stdout {id, pid} once a child is forked,
 {id, code} once it has ended (its exit code, or minus the signal that ended it). When stdin
 closes, the server waits for its children and exits. It starts nothing itself (no thread, no
@@ -24,6 +25,7 @@ import selectors
 import signal
 import sys
 import time
+import traceback
 from typing import Any
 
 PRELOAD = (
@@ -38,8 +40,10 @@ PRELOAD = (
 )
 
 
-def child(request: dict[str, Any]) -> None:
-    """Become the worker; never returns."""
+def child(request: dict[str, Any], program_dir: str | None = None) -> None:
+    """Become the invocation `request` asks for (its argv, program name first; environment;
+    working directory; files for stdout and stderr); never returns. `program_dir`: what
+    sys.path starts with, as a console script in it has it."""
     code = 1
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -47,23 +51,29 @@ def child(request: dict[str, Any]) -> None:
         os.chdir(str(request["cwd"]))
         os.environ.clear()
         os.environ.update({str(k): str(v) for k, v in request["env"].items()})
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.close(null)
         for fd, path in ((1, request["out"]), (2, request["err"])):
             target = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(target, fd)
             os.close(target)
-        sys.argv = ["migrate", *(str(a) for a in request["argv"])]
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        sys.argv = [str(a) for a in request["argv"]]
+        if program_dir is not None:
+            sys.path[0] = program_dir
         from shared.migrate.cli.app import main
 
         try:
             main()
             code = 0
         except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except BaseException as exc:  # nothing may escape into the server's loop
-        os.write(2, f"error: the worker failed to start: {type(exc).__name__}\n".encode())
+            if exc.code is None or isinstance(exc.code, int):
+                code = exc.code or 0
+            else:
+                print(exc.code, file=sys.stderr)
+    except BaseException:  # nothing may escape into the server's loop
+        traceback.print_exc()
+        code = 1
     finally:
         try:
             sys.stdout.flush()

@@ -223,7 +223,7 @@ class _Runner:
             self._record(index, outcome)
 
     async def _work(self, index: int, member: Member) -> Outcome:
-        argv = ["--config", str(self.target.manifest.path)]
+        argv = ["migrate", "--config", str(self.target.manifest.path)]
         if self.options.debug:
             argv.append("--debug")
         if member.schema:
