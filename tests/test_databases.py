@@ -268,6 +268,17 @@ def test_a_foreign_key_across_databases_is_refused(
     assert len(project.versions("billing")) == 2  # nothing written
 
 
+def test_plain_alembic_refuses_a_manifest_of_several_databases(project: Project) -> None:
+    own_database(project)
+    result = project.alembic("upgrade", "heads")
+    assert result.code == 255  # Alembic's own for a failed command
+    assert result.out == (
+        "FAILED: migrations.yaml puts modules in databases of their own (database_url_env); "
+        "plain alembic drives one database: run migrate up\n"
+    )
+    assert pg.tables(project.database_url) == set()
+
+
 def test_a_module_whose_database_is_not_set_is_named(project: Project) -> None:
     own_database(project)
     result = project.migrate("status")
