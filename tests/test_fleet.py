@@ -390,3 +390,20 @@ def test_a_terminated_fleet_terminates_its_workers_honestly(
         for line in failed
     )
     assert all(pg.version_rows(u) == {"fe95ecace8c3"} for u in urls)
+
+
+@pytest.mark.console_script
+def test_a_live_count_on_a_terminal(project: Project, other_databases: Take) -> None:
+    from tests.test_cli import ANSI, on_terminal
+
+    only_users(project)
+    project.write_revision("users", "11fe00000001", "op.execute('SELECT pg_sleep(0.5)')")
+    source = fleet_file(project, other_databases(3))
+    result = on_terminal(project, "up", "--databases", source, "--jobs", "1")
+    assert result.code == 0, result.out
+    assert ANSI.search(result.out)  # coloured
+    text = ANSI.sub("", result.out)
+    assert "0/3" in text and "3/3" in text  # the count, as databases finish
+    assert "1 at work" in text
+    assert text.count("applied 3 revision(s) of users") == 3  # a line for each
+    assert "3 databases in " in text

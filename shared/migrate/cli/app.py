@@ -324,7 +324,7 @@ def _fleet(
     target = _call(state.target)
     source = databases or schemas or ""
     found = _call(lambda: fleet.members(target, databases, schemas))
-    progress = rendering.progress(command, quiet=as_json)
+    progress = rendering.progress(command, len(found[1]), quiet=as_json)
     options = fleet.FleetOptions(jobs or fleet.default_jobs(), fail_fast, state.debug, progress)
     hide = [source[4:]] if source.startswith("env:") else []
     started = rendering.clock()

@@ -40,7 +40,7 @@ class LiveProgress(FleetProgress):
     """On a terminal: the same lines, and below them a live count (finished of total, failed,
     at work now)."""
 
-    def __init__(self, command: str, lines: bool = True) -> None:
+    def __init__(self, command: str, total: int, lines: bool = True) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
         from rich.progress import Progress as Bar
 
@@ -54,6 +54,7 @@ class LiveProgress(FleetProgress):
             transient=True,
         )
         self.lines = lines
+        self.total = total
         self.task: Any = None
         self.failed = 0
         self.running = 0
@@ -61,7 +62,7 @@ class LiveProgress(FleetProgress):
     def _update(self, **kw: Any) -> None:
         if self.task is None:
             self.bar.start()
-            self.task = self.bar.add_task("", total=None)
+            self.task = self.bar.add_task("", total=self.total)
         failed = f"{self.failed} failed, " if self.failed else ""
         self.bar.update(self.task, description=f"{failed}{self.running} at work", **kw)
 
@@ -89,11 +90,11 @@ class LiveProgress(FleetProgress):
             self.bar.stop()
 
 
-def progress(command: str, quiet: bool) -> FleetProgress:
+def progress(command: str, total: int, quiet: bool) -> FleetProgress:
     """Lines as databases finish (not for `status`, whose output is the picture)."""
     lines = command != "status"
     if not quiet and fancy():
-        return LiveProgress(command, lines)
+        return LiveProgress(command, total, lines)
     return LineProgress(quiet=quiet or not lines)
 
 
@@ -130,28 +131,21 @@ def summary(result: FleetResult, as_json: bool, seconds: float) -> None:
             }
         )
         return
-    _counts(result, seconds)
-    _exceptions(result)
-
-
-def _counts(result: FleetResult, seconds: float) -> None:
     total = len(result.outcomes)
     if not total:
         say(f"No {result.noun} in {result.source}; nothing to do.")
         return
     counts = result.counts
     names = {"up to date": "already up to date"}
+    say("")
     show_table(
-        ["STATE", "DATABASES"],
+        ["STATE", result.noun.upper()],
         [[Cell(names.get(s, s), STYLES[s] if counts[s] else ""), str(counts[s])] for s in STATES],
     )
+    _exceptions(result)
+    failed = f"; {counts['failed']} failed" if result.failed else ""
     style = "bold red" if result.failed else "bold green"
-    say(f"{total} {result.noun} in {seconds:.1f}s: " + _counted(counts), style)
-
-
-def _counted(counts: dict[str, int]) -> str:
-    names = {"up to date": "already up to date"}
-    return ", ".join(f"{counts[s]} {names.get(s, s)}" for s in STATES)
+    say(f"{total} {result.noun} in {seconds:.1f}s{failed}.", style)
 
 
 def _exceptions(result: FleetResult) -> None:
@@ -223,7 +217,7 @@ def status(result: FleetResult, as_json: bool, seconds: float) -> None:
     failed = result.counts["failed"]
     say(
         f"{read} of {len(result.outcomes)} {result.noun} read in {seconds:.1f}s"
-        + (f"; {failed} could not be" if failed else "")
+        + (f"; {failed} could not be." if failed else ".")
     )
 
 

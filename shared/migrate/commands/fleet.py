@@ -232,8 +232,8 @@ class _Runner:
         env = {k: v for k, v in os.environ.items() if k not in self.hide}
         env.pop("MIGRATE_VIA_MAKE", None)
         env.update(NO_COLOR="1", **member.environment())
-        started = time.monotonic()
         pid, ended = await self.workers.start(index, argv, env)
+        started = time.monotonic()
         try:
             code = await asyncio.shield(ended)
         except asyncio.CancelledError:  # the fleet was terminated: so is the worker, honestly
