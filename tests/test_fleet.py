@@ -407,3 +407,33 @@ def test_a_live_count_on_a_terminal(project: Project, other_databases: Take) -> 
     assert "1 at work" in text
     assert text.count("applied 3 revision(s) of users") == 3  # a line for each
     assert "3 databases in " in text
+
+
+def test_the_readme_documents_every_fleet_json_field(
+    project: Project, other_databases: Take
+) -> None:
+    import re
+
+    from tests.test_cli import README
+
+    rows = dict(re.findall(r"^\| `(up|status) --databases`[^|]*\| `?(.*?)`? \|$", README, re.M))
+    only_users(project)
+    source = fleet_file(project, other_databases(2))
+
+    def keys(value: object) -> set[str]:
+        """Every key, down the document; not those of a worker's own document (documented
+        above it), nor the variables naming an entry's databases."""
+        if isinstance(value, dict):
+            inner = {key: v for key, v in value.items() if key not in ("result", "databases")}
+            lists = [v for key, v in value.items() if key == "databases" and isinstance(v, list)]
+            return set(value) | {k for v in [*inner.values(), *lists] for k in keys(v)}
+        if isinstance(value, list):
+            return {k for v in value for k in keys(v)}
+        return set()
+
+    for command in ("up", "status"):
+        result = project.migrate(command, "--databases", source, "--json")
+        assert result.code == 0, result.err
+        documented = rows["up"] + rows[command]
+        missing = {k for k in keys(json.loads(result.out)) if f'"{k}"' not in documented}
+        assert not missing, (command, missing)
