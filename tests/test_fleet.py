@@ -437,3 +437,35 @@ def test_the_readme_documents_every_fleet_json_field(
         documented = rows["up"] + rows[command]
         missing = {k for k in keys(json.loads(result.out)) if f'"{k}"' not in documented}
         assert not missing, (command, missing)
+
+
+def test_a_tenant_source_with_bad_names_and_duplicates(project: Project) -> None:
+    only_users(project)
+    url = project.database_url
+    (project.root / "tenants.txt").write_text("acme globex\n# a comment\n\nacme public Bad-Name\n")
+    result = project.migrate("up", "--schemas", "tenants.txt")
+    assert result.code == 1
+    assert len(lines(result, "done")) == 2  # acme and globex
+    assert lines(result, "skipped") == [
+        f"skipped     {shown(url)} schema acme  listed again (tenants.txt line 1 item 1)"
+    ]
+    assert sorted(lines(result, "failed")) == [
+        "failed      tenants.txt line 4 item 2  'public' is not a tenant's schema; give each "
+        "tenant a schema of its own",
+        "failed      tenants.txt line 4 item 3  'Bad-Name' is not a tenant schema name "
+        "([a-z][a-z0-9_]*, at most 63 characters)",
+    ]
+    assert pg.tables(url) == set()  # nothing in public
+    pg.execute(
+        url, "CREATE TABLE registry (name text); INSERT INTO registry VALUES ('acme'), (NULL)"
+    )
+    rows = project.migrate("status", "--schemas", "sql:SELECT name FROM registry", "--json")
+    document = json.loads(rows.out)
+    assert document["summary"] == {"done": 1, "up to date": 0, "failed": 1, "skipped": 0}
+    assert [d["error"] for d in document["databases"]] == [None, "no schema name"]
+    one = project.migrate("--tenant-schema", "public", "up")
+    assert (one.code, one.err) == (
+        2,
+        "error: --tenant-schema: 'public' is not a tenant's schema; give each tenant a schema of "
+        "its own\n",
+    )

@@ -104,12 +104,11 @@ def members(target: Target, databases: str | None, schemas: str | None) -> tuple
         rows = run_async(lambda: sources.query(url, source[4:], flag))
         if databases:
             return "sql:", sources.row_members(manifest, rows)
-        lines = [" ".join(str(v) for v in list(row.values())[:1]) for row in rows]
-        return "sql:", sources.schema_members("sql:", lines, _tenant_urls(target))
+        return "sql:", sources.schema_rows(manifest, rows, _tenant_urls(target))
     where, lines = sources.read_text(source, flag)
     if databases:
         return where, sources.database_members(manifest, where, lines)
-    return where, sources.schema_members(where, lines, _tenant_urls(target))
+    return where, sources.schema_members(manifest, where, lines, _tenant_urls(target))
 
 
 def _tenant_urls(target: Target) -> tuple[tuple[str, Any], ...]:

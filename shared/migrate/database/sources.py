@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.db.url import DatabaseURL, InvalidDatabaseURL
+from shared.migrate.database.target import tenant_schema_problem
 from shared.migrate.errors import ConfigError, DatabaseError, shown
-from shared.migrate.manifest import NAME_PATTERN, Manifest
+from shared.migrate.manifest import Manifest
 
 ASSIGNMENT = re.compile(r"([A-Z_][A-Z0-9_]*)=(.*)\Z", re.DOTALL)
 
@@ -140,7 +141,7 @@ def _member(origin: str, pairs: list[tuple[str, object]], known: list[str]) -> M
 
 
 def schema_members(
-    where: str, lines: list[str], urls: tuple[tuple[str, DatabaseURL], ...]
+    manifest: Manifest, where: str, lines: list[str], urls: tuple[tuple[str, DatabaseURL], ...]
 ) -> list[Member]:
     """`--schemas` entries from lines: tenant schema names, whitespace or lines apart, all in
     the databases `urls`."""
@@ -151,18 +152,27 @@ def schema_members(
             continue
         for item, token in enumerate(tokens, 1):
             at = f"{where} line {number}" + (f" item {item}" if len(tokens) > 1 else "")
-            members.append(_schema(at, token, urls))
+            members.append(_schema(manifest, at, token, urls))
     return members
 
 
-def _schema(origin: str, value: object, urls: tuple[tuple[str, DatabaseURL], ...]) -> Member:
-    if not isinstance(value, str) or not NAME_PATTERN.match(value):
-        return Member(
-            origin,
-            error=f"'{shown(value)}' is not a tenant schema name ([a-z][a-z0-9_]*, at most 63 "
-            "characters)",
-        )
-    return Member(origin, urls, schema=value)
+def schema_rows(
+    manifest: Manifest, rows: list[dict[str, object]], urls: tuple[tuple[str, DatabaseURL], ...]
+) -> list[Member]:
+    """`--schemas sql:QUERY` entries: the first column of each row."""
+    return [
+        _schema(manifest, f"sql: row {n}", next(iter(row.values()), None), urls)
+        for n, row in enumerate(rows, 1)
+    ]
+
+
+def _schema(
+    manifest: Manifest, origin: str, value: object, urls: tuple[tuple[str, DatabaseURL], ...]
+) -> Member:
+    if value is None:
+        return Member(origin, error="no schema name")
+    problem = tenant_schema_problem(value, manifest)
+    return Member(origin, error=problem) if problem else Member(origin, urls, schema=str(value))
 
 
 def duplicates(members: list[Member]) -> dict[int, Member]:

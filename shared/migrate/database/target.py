@@ -30,6 +30,22 @@ class Placement:
         return self.url.display()
 
 
+def tenant_schema_problem(schema: object, manifest: Manifest) -> str | None:
+    """Why `schema` cannot be a tenant's (None: it can). Not `public` (where the untenanted
+    tables and bookkeeping are, under another lock), not the system's, not a module's own."""
+    if not isinstance(schema, str) or not NAME_PATTERN.match(schema):
+        return (
+            f"'{shown(schema)}' is not a tenant schema name ([a-z][a-z0-9_]*, at most 63 "
+            "characters)"
+        )
+    owners = {m.schema: m.name for m in manifest.modules if m.schema}
+    if schema == "public" or schema.startswith("pg_") or schema == "information_schema":
+        return f"'{schema}' is not a tenant's schema; give each tenant a schema of its own"
+    if schema in owners:
+        return f"'{schema}' is the schema module '{owners[schema]}' owns, not a tenant's"
+    return None
+
+
 @dataclass(frozen=True)
 class Target:
     """Where the command points: the manifest, the database URL as given (or not), and the
@@ -117,11 +133,9 @@ class Target:
         and the search_path starting with it (`--tenant-schema`)."""
         if schema is None:
             return self
-        if not NAME_PATTERN.match(schema):
-            raise ConfigError(
-                f"tenant schema '{shown(schema)}' must match [a-z][a-z0-9_]* (at most 63 "
-                "characters)"
-            )
+        problem = tenant_schema_problem(schema, self.manifest)
+        if problem:
+            raise ConfigError(f"--tenant-schema: {problem}")
         settings = replace(self.manifest.settings, version_table_schema=schema)
         return replace(
             self, manifest=replace(self.manifest, settings=settings), tenant_schema=schema
