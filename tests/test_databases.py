@@ -302,3 +302,17 @@ def test_one_database_spelled_two_ways_is_named_not_waited_for(project: Project)
         "are one database spelled two ways; give them the same URL, or give the module a "
         "database of its own\n"
     )
+
+
+def test_database_url_env_must_name_a_variable(project: Project) -> None:
+    project.edit(
+        "migrations.yaml",
+        "  - name: billing\n    depends_on: [users]\n",
+        "  - name: billing\n    depends_on: [users]\n    database_url_env: billing-url\n",
+    )
+    result = project.migrate("heads")
+    assert (result.code, result.err) == (
+        2,
+        "error: migrations.yaml: module 'billing': database_url_env 'billing-url' must be the "
+        "name of an environment variable ([A-Z_][A-Z0-9_]*), e.g. BILLING_DATABASE_URL\n",
+    )
