@@ -57,6 +57,7 @@ def test_up_builds_every_module_and_status_reads_up_to_date(project: Project) ->
             "pending": 0,
             "state": "up to date",
             "models": "found",
+            "database": project.database_url.rpartition("@")[2],  # host:port/name
         }
     again = project.migrate("up")
     assert again.code == 0 and "No migrations to apply." in again.out
@@ -155,12 +156,23 @@ def test_current_names_each_module(project: Project) -> None:
     assert project.migrate("up", "--branch", "billing").code == 0
     expected = heads(project)
     result = project.migrate("current", "--json")
+    where = project.database_url.rpartition("@")[2]  # host:port/name, never a password
     assert json.loads(result.out) == {
         "version": 1,
         "modules": [
-            {"module": "users", "branch": "users", "current": pg_current(project, "users")},
-            {"module": "agents", "branch": "agents", "current": None},
-            {"module": "billing", "branch": "billing", "current": expected["billing"]},
+            {
+                "module": "users",
+                "branch": "users",
+                "current": pg_current(project, "users"),
+                "database": where,
+            },
+            {"module": "agents", "branch": "agents", "current": None, "database": where},
+            {
+                "module": "billing",
+                "branch": "billing",
+                "current": expected["billing"],
+                "database": where,
+            },
         ],
     }
     one = project.migrate("current", "--branch", "billing")
