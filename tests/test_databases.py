@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import signal
+from dataclasses import replace
 
 import pytest
 
+from shared.db.url import DatabaseURL
 from tests import holders, pg
 from tests.conftest import Project
 from tests.holders import WATCHDOG, wait_for
+from tests.pg import shown
 
 OWN = "BILLING_DATABASE_URL"
 INVOICES_DDL = """
@@ -110,8 +113,8 @@ def test_a_module_moved_to_its_own_database(project: Project, other_databases: o
     # the manifest says billing lives elsewhere, its records are still here: nothing moves it
     before = status(project, own)
     assert before["billing"]["state"] == "not moved"
-    assert before["billing"]["database"] == own.rpartition("@")[2]
-    assert before["users"]["database"] == shared.rpartition("@")[2]
+    assert before["billing"]["database"] == shown(own)
+    assert before["users"]["database"] == shown(shared)
     refused = project.migrate("up", env=env)
     assert refused.code == 2
     assert refused.err.strip().endswith(
@@ -121,9 +124,9 @@ def test_a_module_moved_to_its_own_database(project: Project, other_databases: o
     moved = project.migrate("module", "move", "billing", env=env)
     assert moved.code == 0, moved.err
     assert moved.out == (
-        f"Module 'billing' moved from {shared.rpartition('@')[2]} to {own.rpartition('@')[2]}: "
+        f"Module 'billing' moved from {shown(shared)} to {shown(own)}: "
         f"wrote its version rows ({NO_FK}) and 3 log entries there, then removed them from "
-        f"{shared.rpartition('@')[2]}.\n"
+        f"{shown(shared)}.\n"
     )
     assert pg.version_rows(own) == {NO_FK}
     assert pg.version_rows(shared) == {"fe95ecace8c3", "a9b40a91187e"}
@@ -161,7 +164,7 @@ def test_a_module_moved_to_its_own_database(project: Project, other_databases: o
     assert "b0de00000001" not in pg.version_rows(shared)
     table = project.migrate("status", env=env).out.splitlines()
     assert table[0].split() == ["MODULE", "CURRENT", "HEAD", "PENDING", "STATE", "DATABASE"]
-    assert table[3].split()[-1] == own.rpartition("@")[2]
+    assert table[3].split()[-1] == shown(own)
 
     # rolled back where it lives; what depends on it across databases only ordered the runs
     down = project.migrate("down", "--branch", "billing", env=env)
@@ -170,9 +173,9 @@ def test_a_module_moved_to_its_own_database(project: Project, other_databases: o
     down_users = project.migrate("down", "--branch", "users", env=env)
     assert down_users.code == 0 and "Unapplying users a0de00000001" in down_users.out
     log = json.loads(project.migrate("log", "--json", env=env).out)["entries"]
-    assert {e["database"] for e in log if e["module"] == "billing"} == {own.rpartition("@")[2]}
+    assert {e["database"] for e in log if e["module"] == "billing"} == {shown(own)}
     history = json.loads(project.migrate("history", "--json", env=env).out)["modules"]
-    assert {m["module"]: m["database"] for m in history}["billing"] == own.rpartition("@")[2]
+    assert {m["module"]: m["database"] for m in history}["billing"] == shown(own)
     for rolled_back in ("users", "billing"):  # discarded: the models never had them
         project.head_file(rolled_back).unlink()
     checked = project.migrate("check", env=env)
@@ -293,11 +296,20 @@ def test_a_module_whose_database_is_not_set_is_named(project: Project) -> None:
 
 def test_one_database_spelled_two_ways_is_named_not_waited_for(project: Project) -> None:
     own_database(project)
-    shared = project.database_url
-    spelled = shared.replace("@127.0.0.1:", "@localhost:")
-    result = project.migrate("up", "--lock-wait", "20", env={OWN: spelled})
+    url = DatabaseURL.parse(project.database_url)
+    [(host, port)] = url.hosts
+    # the same server by another name: its socket directory with a slash more, or localhost
+    other = f"{host}/" if host.startswith("/") else host.replace("127.0.0.1", "localhost")
+    spelled = replace(url, hosts=((other, port),))
+    assert spelled.display() != url.display()
+    result = project.migrate("up", "--lock-wait", "20", env={OWN: spelled.secret_string()})
     assert result.code == 2
-    assert result.err.startswith("error: $DATABASE_URL (127.0.0.1:")
+    first, second = sorted([url, spelled], key=DatabaseURL.display)
+    named = {url.display(): "$DATABASE_URL", spelled.display(): "$BILLING_DATABASE_URL"}
+    assert result.err.startswith(
+        f"error: {named[first.display()]} ({first.display()}) and {named[second.display()]} "
+        f"({second.display()}) are one database spelled two ways"
+    )
     assert result.err.endswith(
         "are one database spelled two ways; give them the same URL, or give the module a "
         "database of its own\n"

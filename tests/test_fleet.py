@@ -16,6 +16,7 @@ import pytest
 from tests import pg
 from tests.conftest import Project, Run
 from tests.holders import WATCHDOG, wait_for
+from tests.pg import shown
 
 Take = Callable[[int], list[str]]
 # a revision that fails where a marker table exists, and one whose connection is ended there
@@ -48,11 +49,6 @@ def three_revisions(project: Project) -> None:
 def fleet_file(project: Project, urls: list[str], name: str = "fleet.txt") -> str:
     (project.root / name).write_text("".join(f"{u}\n" for u in urls))
     return name
-
-
-def shown(url: str) -> str:
-    """How output names a database: host:port/database."""
-    return url.rpartition("@")[2].partition("?")[0]
 
 
 def lines(run: Run, state: str) -> list[str]:
