@@ -11,7 +11,8 @@ what a database with one pending revision costs.
 Protocol, JSON lines: requests on stdin ({id, argv, env, cwd, out, err}; argv starts with the
 program's name; the URLs travel in
 `env`, through the pipe, never on a command line); on stdout {id, pid} once a child is forked,
-{id, code} once it has ended (its exit code, or minus the signal that ended it). When stdin
+{id, code} once it has ended (its exit code, or minus the signal that ended it). {id, signal}
+sends a child that signal, if it has not ended (its pid cannot have been reused). When stdin
 closes, the server waits for its children and exits. It starts nothing itself (no thread, no
 event loop, no connection) before it forks.
 """
@@ -105,6 +106,11 @@ def serve() -> None:
             while b"\n" in pending:
                 line, pending = pending.split(b"\n", 1)
                 request = json.loads(line)
+                if "signal" in request:  # only a child not yet reaped: its pid is still its own
+                    for pid, id_ in children.items():
+                        if id_ == request["id"]:
+                            os.kill(pid, int(request["signal"]))
+                    continue
                 pid = os.fork()
                 if pid == 0:
                     child(request)

@@ -231,18 +231,16 @@ class _Runner:
         env = {k: v for k, v in os.environ.items() if k not in self.hide}
         env.pop("MIGRATE_VIA_MAKE", None)
         env.update(NO_COLOR="1", **member.environment())
-        pid, ended = await self.workers.start(index, argv, env)
+        ended = await self.workers.start(index, argv, env)
         started = time.monotonic()
         try:
             code = await asyncio.shield(ended)
         except asyncio.CancelledError:  # the fleet was terminated: so is the worker, honestly
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+            await self.workers.signal(index, signal.SIGTERM)
             try:
                 code = await asyncio.wait_for(asyncio.shield(ended), TERM_GRACE)
             except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+                await self.workers.signal(index, signal.SIGKILL)
                 code = await ended
             out, err = self.workers.output(index)
             self.terminated += 1
@@ -265,21 +263,29 @@ class Workers:
         self.reader: asyncio.Task[None] | None = None
         self.starting = asyncio.Lock()
 
-    async def start(
-        self, index: int, argv: list[str], env: dict[str, str]
-    ) -> tuple[int, asyncio.Future[int]]:
-        """Fork a worker running `migrate ARGV`: its pid, and a future of its exit code."""
+    async def start(self, index: int, argv: list[str], env: dict[str, str]) -> asyncio.Future[int]:
+        """Fork a worker running `migrate ARGV`, once it is running: a future of its exit code."""
         async with self.starting:
             if self.server is None:
                 await self._start()
-        assert self.server is not None and self.server.stdin is not None
         loop = asyncio.get_running_loop()
         self.forked[index], self.ended[index] = loop.create_future(), loop.create_future()
         out, err = self._paths(index)
-        request = {"id": index, "argv": argv, "env": env, "cwd": os.getcwd(), "out": out}
-        self.server.stdin.write(json.dumps({**request, "err": err}).encode() + b"\n")
+        await self._send(
+            {"id": index, "argv": argv, "env": env, "cwd": os.getcwd(), "out": out, "err": err}
+        )
+        await self.forked[index]
+        return self.ended[index]
+
+    async def signal(self, index: int, number: int) -> None:
+        """Send a worker a signal, through the server: a worker it has reaped is left alone,
+        where its pid might by now be another process's."""
+        await self._send({"id": index, "signal": number})
+
+    async def _send(self, request: dict[str, object]) -> None:
+        assert self.server is not None and self.server.stdin is not None
+        self.server.stdin.write(json.dumps(request).encode() + b"\n")
         await self.server.stdin.drain()
-        return await self.forked[index], self.ended[index]
 
     async def _start(self) -> None:
         self.server = await asyncio.create_subprocess_exec(

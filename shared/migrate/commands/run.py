@@ -388,7 +388,7 @@ async def _refuse_unmoved(target: Target, graph: RevisionGraph, opened: list[Ope
     async def read(session: Session) -> state.DatabaseState:
         return await state.read_state(session.conn, settings)
 
-    shared = await with_session(url, "up (looking for unmoved modules)", read)
+    shared = await with_session(url, "looking for unmoved modules", read)
     for name in fresh:
         left = [r for r in shared.known_rows(graph) if graph.revisions[r].module == name]
         if left:
