@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.db.url import DatabaseURL
 from shared.migrate.database import sources
 from shared.migrate.database.session import run_async
 from shared.migrate.database.sources import Member
@@ -111,7 +112,7 @@ def members(target: Target, databases: str | None, schemas: str | None) -> tuple
     return where, sources.schema_members(manifest, where, lines, _tenant_urls(target))
 
 
-def _tenant_urls(target: Target) -> tuple[tuple[str, Any], ...]:
+def _tenant_urls(target: Target) -> tuple[tuple[str, DatabaseURL], ...]:
     """The databases every tenant schema is in: the shared one, and any module's own that is
     set (a tenant's schema is in each)."""
     manifest = target.manifest
