@@ -3,12 +3,14 @@
 Not a test (nothing is asserted): it prints figures. `make bench` runs it. Shapes:
 `small` (the example repository), `wide` (50 modules of 100 revisions), `deep` (one module of
 5,000), `plugin` (the pytest plugin's built-in tests, per test, on the example modules and on
-a module of 100, 200 and 400 revisions), and `squash` (a build from empty before and after
-squashing a module of 300 revisions that another depends on in the middle). Every figure is
-the median of REPEAT runs (default 5; full applies: FULL_REPEAT, 3). Uses TEST_DATABASE_URL's
-server when set, otherwise an embedded PostgreSQL.
+a module of 100, 200 and 400 revisions), `squash` (a build from empty before and after
+squashing a module of 300 revisions that another depends on in the middle), and `fleet`
+(`up --databases` over FLEET_DATABASES databases, default 200, one pending revision each, with
+the server's connections watched). Every figure is the median of REPEAT runs (default 5; full
+applies: FULL_REPEAT, 3; fleets: one run each). Uses TEST_DATABASE_URL's server when set,
+otherwise an embedded PostgreSQL.
 
-    python -m tests.bench [small,wide,deep,plugin,squash]
+    python -m tests.bench [small,wide,deep,plugin,squash,fleet]
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -597,8 +600,91 @@ def plugin(server: str) -> list[tuple[str, str]]:
     return rows
 
 
+def fleet(server: str) -> list[tuple[str, str]]:
+    """`up --databases` over many databases on the server, one pending revision each (billing's
+    last): the wall time with --jobs 1 and with the default, and the most connections the
+    server had to them while it ran (pg_stat_activity, sampled), beside what the jobs imply:
+    a session each, and the monitor a revision running longer than a second opens."""
+    from shared.migrate.commands.fleet import default_jobs
+
+    count = int(os.environ.get("FLEET_DATABASES", "200"))
+    migrate = str(BIN / "migrate")
+    prefix = f"bench_fleet_{uuid.uuid4().hex[:6]}"
+    template = f"{prefix}_template"
+    names = [f"{prefix}_{i:04d}" for i in range(count)]
+    rows = [(f"fleet: {count} databases, one pending revision each", "")]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        copy_project(root)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        bench = Bench(root, server, 1, env)
+        url = make_url(server).set(database=template).render_as_string(hide_password=False)
+        pg.execute(server, f'CREATE DATABASE "{template}"')
+        try:
+            bench.run([migrate, "up"], url)
+            bench.run([migrate, "down", "--branch", "billing"], url)  # its last one pending
+            for name in names:
+                pg.execute(server, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+            (root / "fleet.txt").write_text(
+                "".join(
+                    make_url(server).set(database=n).render_as_string(hide_password=False) + "\n"
+                    for n in names
+                )
+            )
+            up = [migrate, "up", "--databases", "fleet.txt"]
+            for jobs in (1, default_jobs()):
+                seconds, peak = watched(bench, [*up, "--jobs", str(jobs)], server, prefix)
+                rows.append(
+                    (
+                        f"  up --databases, --jobs {jobs:<2}"
+                        + (" (the default)" if jobs == default_jobs() else "              "),
+                        f"{seconds:7.1f} s  {seconds / count:.3f} s a database  server "
+                        f"connections at most {peak} (the jobs imply {2 * jobs})",
+                    )
+                )
+                if jobs == 1:  # pending again, for the run with the default
+                    bench.run([migrate, "down", "--databases", "fleet.txt", "-b", "billing"], url)
+            again, peak = watched(bench, up, server, prefix)
+            rows.append(
+                (
+                    "  up --databases, nothing left to do",
+                    f"{again:7.1f} s  {again / count:.3f} s a database  server connections at "
+                    f"most {peak}",
+                )
+            )
+        finally:
+            for name in [*names, template]:
+                pg.execute(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return rows
+
+
+def watched(bench: Bench, argv: list[str], server: str, prefix: str) -> tuple[float, int]:
+    """Run `argv`: its wall time, and the most sessions the server had on databases named
+    `prefix*` meanwhile (pg_stat_activity, every 20 ms)."""
+    peak = 0
+    done = threading.Event()
+    query = "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE $1"
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, int(pg.fetch(server, query, f"{prefix}%")[0][0]))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        seconds = bench.run(argv, server)
+    finally:
+        done.set()
+        sampler.join()
+    return seconds, peak
+
+
 def main() -> None:
-    chosen = (sys.argv[1] if len(sys.argv) > 1 else "small,wide,deep,plugin,squash").split(",")
+    chosen = (sys.argv[1] if len(sys.argv) > 1 else "small,wide,deep,plugin,squash,fleet").split(
+        ","
+    )
     repeat = int(os.environ.get("REPEAT", "5"))
     full_repeat = int(os.environ.get("FULL_REPEAT", "3"))
     with server_url() as server:
@@ -607,6 +693,8 @@ def main() -> None:
                 rows = plugin(server)
             elif name == "squash":
                 rows = squashing(server, full_repeat)
+            elif name == "fleet":
+                rows = fleet(server)
             else:
                 rows = shape(name, server, repeat, full_repeat)
             for label, figures in rows:

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,23 +109,35 @@ def database_url(
 
 
 @pytest.fixture
-def other_database(database_pool: pg.DatabasePool) -> Iterator[str]:
-    """A second empty database on the test server."""
-    name = database_pool.take()
+def other_databases(
+    database_pool: pg.DatabasePool, pooler: pgbouncer.PgBouncer | None
+) -> Iterator[Callable[[int], list[str]]]:
+    """More empty databases for one test (a module's own, a fleet's): `take(n)` gives n URLs
+    (through the PgBouncer with --through-pgbouncer); all go back to the pool after it."""
+    taken: list[str] = []
+
+    def take(count: int) -> list[str]:
+        names = [database_pool.take() for _ in range(count)]
+        taken.extend(names)
+        return [pooler.url(n) if pooler else database_pool.url(n) for n in names]
+
     try:
-        yield database_pool.url(name)
+        yield take
     finally:
-        database_pool.give_back(name)
+        for name in taken:
+            database_pool.give_back(name)
 
 
 @pytest.fixture
-def third_database(database_pool: pg.DatabasePool) -> Iterator[str]:
+def other_database(other_databases: Callable[[int], list[str]]) -> str:
+    """A second empty database on the test server."""
+    return other_databases(1)[0]
+
+
+@pytest.fixture
+def third_database(other_databases: Callable[[int], list[str]]) -> str:
     """A third empty database on the test server."""
-    name = database_pool.take()
-    try:
-        yield database_pool.url(name)
-    finally:
-        database_pool.give_back(name)
+    return other_databases(1)[0]
 
 
 @dataclass

@@ -3,6 +3,7 @@
 python -m tests.holders advisory URL SECONDS APPLICATION   the migration lock
 python -m tests.holders table URL TABLE SECONDS APPLICATION   a share lock on a table
 python -m tests.holders shadow URL NAME SECONDS APPLICATION   the key of a shadow database's owner
+python -m tests.holders exclusive URL TABLE SECONDS APPLICATION   reads pass, writes wait
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ async def hold(
             await conn.execute("SELECT pg_advisory_lock($1, $2)", OWNER_LOCK, lock_key(table))
             await asyncio.sleep(seconds)
         else:
+            mode = "EXCLUSIVE" if kind == "exclusive" else "ACCESS SHARE"
             async with conn.transaction():
-                await conn.execute(f"LOCK TABLE {table} IN ACCESS SHARE MODE -- {SECRET}")
+                await conn.execute(f"LOCK TABLE {table} IN {mode} MODE -- {SECRET}")
                 await asyncio.sleep(seconds)
     finally:
         await conn.close()
@@ -68,7 +70,7 @@ def start(
     connected)."""
     args = (
         [url, table, str(seconds), application, str(after)]
-        if kind in ("table", "shadow")
+        if kind in ("table", "shadow", "exclusive")
         else [url, str(seconds), application, str(after)]
     )
     process = subprocess.Popen(
@@ -80,7 +82,7 @@ def start(
         "WHERE a.application_name = $1 AND l.granted AND l.locktype = $2 "
         "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     )  # this database's: tests on other databases may name their holders alike
-    locktype = "relation" if kind == "table" else "advisory"
+    locktype = "relation" if kind in ("table", "exclusive") else "advisory"
     while pg.fetch(url, query, application, locktype) == [(0,)]:
         if time.monotonic() > deadline or process.poll() is not None:
             process.kill()
@@ -91,7 +93,7 @@ def start(
 
 if __name__ == "__main__":
     kind, url = sys.argv[1], sys.argv[2]
-    if kind in ("table", "shadow"):
+    if kind in ("table", "shadow", "exclusive"):
         table, seconds, application, after = sys.argv[3:7]
     else:
         table, (seconds, application, after) = "", sys.argv[3:6]

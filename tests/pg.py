@@ -22,6 +22,14 @@ def _connect_args(url: str | URL) -> dict[str, Any]:
     return {k: v for k, v in args.items() if v is not None}
 
 
+def shown(url: str) -> str:
+    """How the tool names a database in its output: host:port/name (a socket directory counts
+    as the host), never a password."""
+    from shared.db.url import DatabaseURL
+
+    return DatabaseURL.parse(url).display()
+
+
 def fetch(url: str | URL, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     async def run() -> list[tuple[Any, ...]]:
         conn = await asyncpg.connect(**_connect_args(url))

@@ -69,8 +69,8 @@ def test_a_typo_is_answered_with_did_you_mean(project: Project) -> None:
     assert key.code == 2
     assert one_line(key.err) == (
         "error: migrations.yaml modules[1]: unknown key 'depend_on'; did you mean "
-        "'depends_on'? allowed keys: branch, depends_on, lint, lint_from, models, name, path, "
-        "schema, versions"
+        "'depends_on'? allowed keys: branch, database_url_env, depends_on, lint, "
+        "lint_from, models, name, path, schema, versions"
     )
     (project.root / "migrations.yaml").write_text(
         text.replace("depends_on: [users]", "depends_on: [user]", 1)

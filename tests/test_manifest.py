@@ -74,7 +74,7 @@ def test_cli_reports_bad_manifest_with_exit_2(project: Project) -> None:
     assert result.code == 2
     assert result.err.strip().splitlines() == [
         "error: migrations.yaml modules[0]: unknown key 'colour'; allowed keys: branch, "
-        "depends_on, lint, lint_from, models, name, path, schema, versions"
+        "database_url_env, depends_on, lint, lint_from, models, name, path, schema, versions"
     ]
     assert "Traceback" not in result.err
 

@@ -8,6 +8,7 @@ import pytest
 
 from tests import pg
 from tests.conftest import Project
+from tests.pg import shown
 
 # up and down, the main path: the script itself
 pytestmark = [pytest.mark.console_script, pytest.mark.deploy]
@@ -57,6 +58,7 @@ def test_up_builds_every_module_and_status_reads_up_to_date(project: Project) ->
             "pending": 0,
             "state": "up to date",
             "models": "found",
+            "database": shown(project.database_url),  # host:port/name
         }
     again = project.migrate("up")
     assert again.code == 0 and "No migrations to apply." in again.out
@@ -155,12 +157,23 @@ def test_current_names_each_module(project: Project) -> None:
     assert project.migrate("up", "--branch", "billing").code == 0
     expected = heads(project)
     result = project.migrate("current", "--json")
+    where = shown(project.database_url)  # host:port/name, never a password
     assert json.loads(result.out) == {
         "version": 1,
         "modules": [
-            {"module": "users", "branch": "users", "current": pg_current(project, "users")},
-            {"module": "agents", "branch": "agents", "current": None},
-            {"module": "billing", "branch": "billing", "current": expected["billing"]},
+            {
+                "module": "users",
+                "branch": "users",
+                "current": pg_current(project, "users"),
+                "database": where,
+            },
+            {"module": "agents", "branch": "agents", "current": None, "database": where},
+            {
+                "module": "billing",
+                "branch": "billing",
+                "current": expected["billing"],
+                "database": where,
+            },
         ],
     }
     one = project.migrate("current", "--branch", "billing")

@@ -20,7 +20,6 @@ import os
 import signal
 import sys
 import time
-import traceback
 
 PRELOAD = (
     "asyncpg",
@@ -39,42 +38,10 @@ PRELOAD = (
 
 
 def child(request: dict[str, object], script_dir: str) -> None:
-    """Become the invocation; never returns."""
-    code = 1
-    try:
-        os.chdir(str(request["cwd"]))
-        os.environ.clear()
-        os.environ.update(request["env"])  # type: ignore[arg-type]
-        for fd, path in ((1, request["out"]), (2, request["err"])):
-            target = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.dup2(target, fd)
-            os.close(target)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.close(null)
-        sys.argv = [str(a) for a in request["argv"]]  # type: ignore[attr-defined]
-        sys.path[0] = script_dir  # as the console script has it
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        from shared.migrate.cli.app import main
+    """Become the invocation; never returns (as the fleet's workers do)."""
+    from shared.migrate.forkserver import child as become
 
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            if exc.code is None or isinstance(exc.code, int):
-                code = exc.code or 0
-            else:
-                print(exc.code, file=sys.stderr)
-                code = 1
-    except BaseException:
-        traceback.print_exc()
-        code = 1
-    finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
+    become(request, script_dir)
 
 
 def serve(script_dir: str) -> None:

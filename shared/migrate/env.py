@@ -38,6 +38,13 @@ def run_env() -> None:
         return
     given = config.attributes.get("connection")
     if given is None:
+        if manifest.split:  # it would put every module in the one database it drives
+            from alembic.util import CommandError
+
+            raise CommandError(
+                "migrations.yaml puts modules in databases of their own (database_url_env); "
+                "plain alembic drives one database: run migrate up"
+            )
         url = resolve_url(None, manifest.settings.database_url_env)
         asyncio.run(_run_engine(async_engine(url, application_name="alembic"), opts))
     elif isinstance(given, Connection):

@@ -18,8 +18,18 @@ MANIFEST_NAME = "migrations.yaml"
 CACHE_FORMAT = 2  # the cache keeps the bytes it was parsed from
 NAME_LIMIT = 63  # PostgreSQL's identifier length; names become labels, paths and identifiers
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,62}\Z")
-MODULE_KEYS = {"name", "path", "models", "versions", "branch", "depends_on", "schema"}
+MODULE_KEYS = {
+    "name",
+    "path",
+    "models",
+    "versions",
+    "branch",
+    "depends_on",
+    "schema",
+    "database_url_env",
+}
 MODULE_KEYS |= {"lint", "lint_from"}  # migrate lint: see the block at the end
+ENV_NAME_PATTERN = re.compile(r"[A-Z_][A-Z0-9_]{0,99}\Z")
 SETTINGS_KEYS = {
     "version_table",
     "version_table_schema",
@@ -55,6 +65,7 @@ class Module:
     schema: str | None = None  # the PostgreSQL schema this module owns, if any
     lint_from: str | None = None  # migrate lint judges this revision and those after it
     lint: tuple[tuple[str, str], ...] = ()  # rule -> level, over the project's
+    database_url_env: str | None = None  # a database of its own (None: the shared one)
 
     def models_file(self, root: Path) -> Path | None:
         """Where the models module lives in the repository, if it does."""
@@ -156,6 +167,16 @@ class Manifest:
 
     def _deps_of(self, name: str) -> set[str]:
         return {m.name for m in self.dependency_closure(name)} - {name}
+
+    def database_env(self, module: Module) -> str:
+        """The variable naming the database `module` lives in: its own, else the shared one."""
+        return module.database_url_env or self.settings.database_url_env
+
+    @property
+    def split(self) -> bool:
+        """Whether some module lives in a database of its own (`database_url_env`)."""
+        shared = self.settings.database_url_env
+        return any(m.database_url_env not in (None, shared) for m in self.modules)
 
     def ordered(self) -> list[Module]:
         """Every module, each after the modules it depends on."""
@@ -396,6 +417,14 @@ def _parse_module(root: Path, raw: Any, index: int, where: str) -> Module:
         depends_on = [depends_on]
     if not isinstance(depends_on, list) or not all(isinstance(d, str) for d in depends_on):
         raise ConfigError(f"{key}: depends_on must be a list of module names")
+    database_url_env = raw.get("database_url_env")
+    if database_url_env is not None and (
+        not isinstance(database_url_env, str) or not ENV_NAME_PATTERN.match(database_url_env)
+    ):
+        raise ConfigError(
+            f"{key}: database_url_env {_quoted(database_url_env)} must be the name of an "
+            "environment variable ([A-Z_][A-Z0-9_]*), e.g. BILLING_DATABASE_URL"
+        )
     models = _string(raw, "models", f"services.{name}.models", key)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", models):
         raise ConfigError(f"{key}: models {_quoted(models)} must be a dotted module name")
@@ -409,6 +438,7 @@ def _parse_module(root: Path, raw: Any, index: int, where: str) -> Module:
         schema=schema,
         lint_from=_lint_from(raw.get("lint_from"), key),
         lint=lint_levels(raw.get("lint"), key),
+        database_url_env=database_url_env,
     )
 
 

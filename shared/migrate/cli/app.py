@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from typer._click import Context, HelpFormatter  # Typer's own Click (vendored)
 
     from shared.migrate.commands import RunOptions, Target
+    from shared.migrate.commands.fleet import FleetResult
     from shared.migrate.database.progress import Progress
     from shared.migrate.manifest import Manifest
 
@@ -108,6 +109,41 @@ Retries = Annotated[
     ),
 ]
 Plan = Annotated[bool, typer.Option("--plan", help="Show what would run; change nothing.")]
+Databases = Annotated[
+    str | None,
+    typer.Option(
+        "--databases",
+        help="Run on every database SOURCE lists: a file of URLs (one a line), env:NAME (a "
+        "variable holding them) or sql:QUERY (rows of URLs, from DATABASE_URL's database).",
+        show_default=False,
+    ),
+]
+Schemas = Annotated[
+    str | None,
+    typer.Option(
+        "--schemas",
+        help="Run on every tenant schema SOURCE lists (a file, env:NAME or sql:QUERY), each "
+        "with its own version and log tables, in DATABASE_URL's database.",
+        show_default=False,
+    ),
+]
+Jobs = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=1,
+        max=256,
+        help="With --databases/--schemas: how many at once (default: 4 per core, at most 32).",
+        show_default=False,
+    ),
+]
+FailFast = Annotated[
+    bool,
+    typer.Option(
+        "--fail-fast", help="With --databases/--schemas: start no more once one has failed."
+    ),
+]
 ShadowUrl = Annotated[
     str | None,
     typer.Option(
@@ -123,6 +159,7 @@ class Globals:
     def __init__(self) -> None:
         self.config: Path | None = None
         self.database_url: str | None = None
+        self.tenant_schema: str | None = None
         self.debug = False
 
     def manifest(self) -> Manifest:
@@ -133,7 +170,7 @@ class Globals:
     def target(self) -> Target:
         from shared.migrate.commands import Target
 
-        return Target(self.manifest(), self.database_url)
+        return Target(self.manifest(), self.database_url).for_tenant(self.tenant_schema)
 
     def module_name(self, branch: str | None) -> str | None:
         """The module a --branch names (its name, whatever label was given), or None."""
@@ -167,6 +204,15 @@ def main_options(
             show_default=False,
         ),
     ] = None,
+    tenant_schema: Annotated[
+        str | None,
+        typer.Option(
+            "--tenant-schema",
+            help="A tenant's schema (schema per tenant): the version and log tables in it, its "
+            "own lock, and first on the search_path of the migrating session.",
+            show_default=False,
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
     version: Annotated[
         bool,
@@ -176,6 +222,7 @@ def main_options(
     ] = False,
 ) -> None:
     state.config, state.database_url, state.debug = config, database_url, debug
+    state.tenant_schema = tenant_schema
 
 
 def _through_make(message: str) -> str:
@@ -278,6 +325,77 @@ def _run(options: RunOptions, fn: Callable[[], T]) -> T:
     return _call(run)
 
 
+def _fleet(
+    command: str,
+    arguments: list[str],
+    databases: str | None,
+    schemas: str | None,
+    jobs: int | None,
+    fail_fast: bool,
+    as_json: bool,
+) -> FleetResult:
+    """Run the command on every database (or tenant schema) of a fleet, and say how each
+    went; exit 1 when any failed."""
+    from shared.migrate.cli import fleet as rendering
+    from shared.migrate.commands import fleet
+
+    if state.tenant_schema and schemas:
+        _call(lambda: _refuse("--tenant-schema names one tenant; --schemas lists them: use one"))
+    target = _call(state.target)
+    source = databases or schemas or ""
+    found = _call(lambda: fleet.members(target, databases, schemas))
+    progress = rendering.progress(command, len(found[1]), quiet=as_json)
+    options = fleet.FleetOptions(jobs or fleet.default_jobs(), fail_fast, state.debug, progress)
+    hide = [source[4:]] if source.startswith("env:") else []
+    started = rendering.clock()
+
+    def run() -> FleetResult:
+        try:
+            return fleet.run_fleet(target, command, arguments, found, options, hide=hide)
+        finally:
+            progress.close()
+
+    result = _call(run)
+    seconds = rendering.clock() - started
+    if command == "status":
+        rendering.status(result, as_json, seconds)
+    else:
+        rendering.summary(result, as_json, seconds)
+    if result.failed:
+        raise typer.Exit(EXIT_FAILED)
+    return result
+
+
+def _passed(*pairs: tuple[str, object]) -> list[str]:
+    """A worker's arguments: each option given (a flag when True), as the user gave it."""
+    argv: list[str] = []
+    for flag, value in pairs:
+        if value is True:
+            argv.append(flag)
+        elif value not in (None, False):
+            argv += [flag, str(value)]
+    return argv
+
+
+def _run_flags(
+    branch: str | None,
+    revision: str | None,
+    plan: bool,
+    lock_wait: str | None,
+    lock_timeout: str | None,
+    statement_timeout: str | None,
+) -> list[tuple[str, object]]:
+    """The options of `up` and `down` that a fleet passes on to each worker."""
+    return [
+        ("--branch", branch),
+        ("--revision", revision),
+        ("--plan", plan),
+        ("--lock-wait", lock_wait),
+        ("--lock-timeout", lock_timeout),
+        ("--statement-timeout", statement_timeout),
+    ]
+
+
 @app.command()
 def up(
     branch: Branch = None,
@@ -306,15 +424,30 @@ def up(
             "deploy), exit 0 without touching it.",
         ),
     ] = False,
+    databases: Databases = None,
+    schemas: Schemas = None,
+    jobs: Jobs = None,
+    fail_fast: FailFast = False,
     as_json: Json = False,
 ) -> None:
     """Apply pending revisions: every module, one module, or up to R.
 
-    One module comes with the revisions its revisions need from the modules it depends on.
+    One module comes with the revisions its revisions need from the modules it depends on; on
+    one database, or on each of a fleet (--databases, --schemas).
     """
     from shared.migrate import commands
     from shared.migrate.cli import output
 
+    if databases or schemas:
+        if sql:
+            _call(lambda: _refuse("--sql prints one script; it does not go with a fleet"))
+        arguments = _passed(
+            *_run_flags(branch, revision, plan, lock_wait, lock_timeout, statement_timeout),
+            ("--retries", retries),
+            ("--allow-unknown", allow_unknown),
+        )
+        _fleet("up", arguments, databases, schemas, jobs, fail_fast, as_json)
+        return
     if revision and ":" in revision and sql and start is None:
         start, _, revision = revision.partition(":")  # Alembic's `R:heads` form
         revision = revision or None
@@ -349,11 +482,26 @@ def down(
     lock_timeout: LockTimeout = None,
     statement_timeout: StatementTimeout = None,
     retries: Retries = None,
+    databases: Databases = None,
+    schemas: Schemas = None,
+    jobs: Jobs = None,
+    fail_fast: FailFast = False,
     as_json: Json = False,
 ) -> None:
-    """Roll back one revision of a module, or down to R."""
+    """Roll back one revision of a module, or down to R.
+
+    On one database, or on each of a fleet (--databases, --schemas)."""
     from shared.migrate import commands
     from shared.migrate.cli import output
+
+    if databases or schemas:
+        arguments = _passed(
+            *_run_flags(branch, revision, plan, lock_wait, lock_timeout, statement_timeout),
+            ("--retries", retries),
+            ("--cascade", cascade),
+        )
+        _fleet("down", arguments, databases, schemas, jobs, fail_fast, as_json)
+        return
 
     options = _call(
         lambda: _options(plan, lock_wait, lock_timeout, statement_timeout, retries, quiet=as_json)
@@ -514,7 +662,8 @@ def current(branch: Branch = None, as_json: Json = False) -> None:
 
     result = _call(lambda: commands.status(state.target()))
     name = _call(lambda: state.module_name(branch))
-    output.current([p for p in result.positions if name in (None, p.module)], as_json)
+    positions = [p for p in result.positions if name in (None, p.module)]
+    output.current(positions, as_json, result.databases)
 
 
 @app.command()
@@ -524,12 +673,27 @@ def status(
     check: Annotated[
         bool, typer.Option("--check", help="Exit 1 unless every module is up to date.")
     ] = False,
+    databases: Databases = None,
+    schemas: Schemas = None,
+    jobs: Jobs = None,
 ) -> None:
-    """One row per module: current revision, head, pending, state."""
+    """One row per module: current revision, head, pending, state.
+
+    Over a fleet (--databases, --schemas): how many databases are at each revision, and which
+    are behind."""
     from dataclasses import replace
 
     from shared.migrate import commands
     from shared.migrate.cli import output
+
+    if databases or schemas:
+        arguments = _passed(("--branch", branch))
+        from shared.migrate.commands.fleet import picture
+
+        found = _fleet("status", arguments, databases, schemas, jobs, False, as_json)
+        if check and picture(found).stragglers:
+            raise typer.Exit(EXIT_FAILED)
+        return
 
     result = _call(lambda: commands.status(state.target()))
     name = _call(lambda: state.module_name(branch))
@@ -600,6 +764,10 @@ def check(
             "has not applied.",
         ),
     ] = False,
+    databases: Databases = None,
+    schemas: Schemas = None,
+    jobs: Jobs = None,
+    fail_fast: FailFast = False,
 ) -> None:
     """The CI gate: exit 1 on any finding.
 
@@ -609,6 +777,10 @@ def check(
     from shared.migrate import commands
     from shared.migrate.cli import output
 
+    if databases or schemas:
+        arguments = _passed(("--shadow-url", shadow_url), ("--all-revisions", all_revisions))
+        _fleet("check", arguments, databases, schemas, jobs, fail_fast, as_json)
+        return
     result = _call(lambda: commands.check(state.target(), shadow_url, all_revisions=all_revisions))
     name = _call(lambda: state.module_name(branch))
     found = [f for f in result.findings if name is None or f.module in (name, "-")]
@@ -849,7 +1021,25 @@ def module_add(
     )
 
 
-_VALUED_GLOBALS = ("--config", "-c", "--database-url")
+@module_app.command("move")
+def module_move(
+    name: Annotated[str, typer.Argument(help="The module.", autocompletion=_module_names)],
+    lock_wait: LockWait = None,
+) -> None:
+    """Move a module's records to the database of its own the manifest names.
+
+    Its version rows and log entries go from the shared database to the one its
+    database_url_env names: written there first, then removed
+    from the shared database; run it again to finish a move that was cut short. Its tables and
+    data are yours to copy first (see the README)."""
+    from shared.migrate.cli import output
+    from shared.migrate.commands.move import move
+
+    options = _call(lambda: _options(False, lock_wait, None, None))
+    output.moved(_run(options, lambda: move(state.target(), name, options=options)))
+
+
+_VALUED_GLOBALS = ("--config", "-c", "--database-url", "--tenant-schema")
 
 
 def _command_name(argv: list[str]) -> str | None:

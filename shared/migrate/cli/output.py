@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from shared.migrate.commands import CreateResult, History, Reset, Resolution
     from shared.migrate.commands.adopt import Adopted
     from shared.migrate.commands.baseline import Baselined, Marked
+    from shared.migrate.commands.move import Moved
     from shared.migrate.commands.replace import Written
     from shared.migrate.commands.run import RunResult
     from shared.migrate.commands.squash import Squashed
@@ -44,6 +45,8 @@ STATE_STYLES = {
     "not started": "cyan",
     "unknown revision": "bold red",
     "no revisions": "dim",
+    "not moved": "bold red",
+    "move unfinished": "bold red",
 }
 
 
@@ -328,6 +331,28 @@ def reset(result: Reset) -> None:
     say(f"Emptied {result.database}: {dropped}.")
 
 
+def moved(result: Moved) -> None:
+    where = f"from {result.source} to {result.destination}"
+    rows = ", ".join(result.rows) or "none"
+    if result.copied:
+        say(
+            f"Module '{result.module}' moved {where}: wrote its version rows ({rows}) and "
+            f"{result.entries} log entries there, then removed them from {result.source}.",
+            "bold green",
+        )
+    elif result.removed:
+        say(
+            f"Module '{result.module}' moved {where}: its records were already in "
+            f"{result.destination} (at {rows}); removed them from {result.source}.",
+            "bold green",
+        )
+    else:
+        say(
+            f"Module '{result.module}' has no records left in {result.source}; it lives in "
+            f"{result.destination} (at {rows}). Nothing to move."
+        )
+
+
 # ---- create / merge ----------------------------------------------------------------------------
 
 
@@ -531,18 +556,34 @@ def _head(position: Position) -> str | None:
     return ",".join(position.heads) or None
 
 
-def current(positions: list[Position], as_json: bool) -> None:
+def _several(databases: Mapping[str, str]) -> bool:
+    """Whether the modules live in more than one database (then tables name each one's)."""
+    return len(set(databases.values())) > 1
+
+
+def current(positions: list[Position], as_json: bool, databases: Mapping[str, str]) -> None:
     if as_json:
         show_json(
             {
                 "modules": [
-                    {"module": _module(p), "branch": _branch(p), "current": _current(p)}
+                    {
+                        "module": _module(p),
+                        "branch": _branch(p),
+                        "current": _current(p),
+                        "database": databases.get(p.module),
+                    }
                     for p in positions
                 ]
             }
         )
         return
-    show_table(["MODULE", "CURRENT"], [[p.module, _current(p) or "-"] for p in positions])
+    headers, rows = ["MODULE", "CURRENT"], [[p.module, _current(p) or "-"] for p in positions]
+    if _several(databases):
+        headers.append("DATABASE")
+        rows = [
+            [*row, databases.get(p.module, "-")] for row, p in zip(rows, positions, strict=True)
+        ]
+    show_table(headers, rows)
 
 
 def status(result: Status, as_json: bool) -> None:
@@ -561,6 +602,7 @@ def status(result: Status, as_json: bool) -> None:
                         "models": None
                         if not p.in_manifest
                         else ("found" if p.models else "missing"),
+                        "database": result.databases.get(p.module),
                     }
                     for p in positions
                 ],
@@ -571,8 +613,9 @@ def status(result: Status, as_json: bool) -> None:
             }
         )
         return
+    several = _several(result.databases)
     show_table(
-        ["MODULE", "CURRENT", "HEAD", "PENDING", "STATE"],
+        ["MODULE", "CURRENT", "HEAD", "PENDING", "STATE", *(["DATABASE"] if several else [])],
         [
             [
                 p.module,
@@ -583,10 +626,18 @@ def status(result: Status, as_json: bool) -> None:
                     p.state + ("" if p.models else " (models missing)"),
                     STATE_STYLES.get(p.state, ""),
                 ),
+                *([result.databases.get(p.module, "-")] if several else []),
             ]
             for p in positions
         ],
     )
+    unmoved = [p.module for p in positions if p.state in ("not moved", "move unfinished")]
+    for name in unmoved:
+        say(
+            f"module '{name}': its records are (also) in another database than its own; "
+            f"finish moving it: migrate module move {name}",
+            "yellow",
+        )
     if result.implied_rows:
         say(
             f"version table: row(s) {', '.join(result.implied_rows)} implied by other rows "
@@ -615,6 +666,7 @@ def history(result: History, root: Path, verbose: bool, as_json: bool) -> None:
                 "modules": [
                     {
                         "module": module,
+                        "database": result.databases.get(module),
                         "revisions": [
                             _revision_json(r, root, applied, r.revision in tops, result.replaces)
                             for r in revisions
@@ -632,8 +684,10 @@ def history(result: History, root: Path, verbose: bool, as_json: bool) -> None:
             }
         )
         return
+    several = len(set(result.databases.values())) > 1
     for module, revisions in data.items():
-        say(f"{module}:", "bold")
+        where = f" ({result.databases.get(module) or 'database not set'})" if several else ""
+        say(f"{module}{where}:", "bold")
         if not revisions:
             say("  (no revisions)", "dim")
         tops = _tops(revisions)
@@ -773,6 +827,7 @@ def log(entries: list[LogEntry], as_json: bool) -> None:
                         "checksum": e.checksum,
                         "action": e.action,
                         "reason": e.reason,
+                        "database": e.database or None,
                     }
                     for e in entries
                 ]
@@ -782,8 +837,10 @@ def log(entries: list[LogEntry], as_json: bool) -> None:
     if not entries:
         say("No revisions recorded yet.")
         return
+    several = len({e.database for e in entries}) > 1
     show_table(
-        ["WHEN", "MODULE", "REVISION", "DIR", "MS", "BY", "CHECKSUM", "NOTE"],
+        ["WHEN", "MODULE", "REVISION", "DIR", "MS", "BY", "CHECKSUM", "NOTE"]
+        + (["DATABASE"] if several else []),
         [
             [
                 e.finished_at.strftime("%Y-%m-%d %H:%M:%S"),
@@ -794,6 +851,7 @@ def log(entries: list[LogEntry], as_json: bool) -> None:
                 f"{e.os_user}@{e.host} ({e.db_user})",
                 short_checksum(e.checksum),
                 "" if e.action == "run" else f"{e.action}: {shown(e.reason or '', 40)}",
+                *([e.database] if several else []),
             ]
             for e in entries
         ],

@@ -39,10 +39,25 @@ def owners(target: Target, shadow_url: str | None = None) -> OwnershipMap:
 def check(
     target: Target, shadow_url: str | None = None, *, all_revisions: bool = False
 ) -> CheckResult:
-    """`migrate check`: every finding that should fail CI, each under its module."""
+    """`migrate check`: every finding that should fail CI, each under its module. Modules in
+    databases of their own: each database checked on a shadow on its own server, for its own
+    modules."""
     from shared.migrate.schema import inspection
 
-    findings, notes = inspection.check(target, shadow_url, all_revisions=all_revisions)
+    placements = target.placements()
+    if len(placements) == 1:
+        findings, notes = inspection.check(target, shadow_url, all_revisions=all_revisions)
+    else:
+        findings, notes = [], []
+        for placement in placements:
+            found, said = inspection.check(
+                target.at(placement),
+                shadow_url,
+                all_revisions=all_revisions,
+                modules=set(placement.modules),
+            )
+            findings += [f for f in found if f not in findings]  # those of no module: every db
+            notes += [n for n in said if n not in notes]
     if any(f.kind in UNBUILT for f in findings):
         return CheckResult(findings, notes=notes)  # lint would stop where the build did
     errors, warnings = _lint(target, shadow_url, all_revisions)

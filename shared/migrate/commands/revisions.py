@@ -53,7 +53,7 @@ def create(
 
     head = graph.head(module)
     created = autogen.create_revision(
-        graph, module, head, message, target.shadow_server(shadow_url)
+        graph, module, head, message, target.shadow_server(shadow_url, module)
     )
     if created is None:
         return CreateResult(module.name, None, None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -42,6 +43,7 @@ class LogEntry:
     os_user: str
     action: str = "run"
     reason: str | None = None
+    database: str = ""  # host:port/database it was read from
 
 
 async def ensure_tables(conn: asyncpg.Connection, settings: Settings, db: DatabaseState) -> None:
@@ -150,20 +152,30 @@ def statement(settings: Settings) -> str:
 
 def parameters(record: Record) -> dict[str, Any]:
     host, os_user = who()
-    entries = record.entries
     return {
         "gone": list(record.gone),
         "added": list(record.added),
-        "modules": [e.module for e in entries],
-        "revisions": [e.revision for e in entries],
-        "directions": [e.direction for e in entries],
-        "checksums": [e.checksum for e in entries],
-        "ms": [e.duration_ms for e in entries],
-        "actions": [e.action for e in entries],
-        "reasons": [e.reason for e in entries],
+        **_arrays(record.entries, **_ENTRY_ARRAYS),
         "host": host,
         "os_user": os_user,
     }
+
+
+# the parameter (an array, unnest's input) of each field of an entry
+_ENTRY_ARRAYS = {
+    "modules": "module",
+    "revisions": "revision",
+    "directions": "direction",
+    "checksums": "checksum",
+    "ms": "duration_ms",
+    "actions": "action",
+    "reasons": "reason",
+}
+
+
+def _arrays(entries: Sequence[object], **fields: str) -> dict[str, list[Any]]:
+    """One array parameter per field of `entries`: name=attribute."""
+    return {name: [getattr(e, attribute) for e in entries] for name, attribute in fields.items()}
 
 
 def write(conn: Connection, settings: Settings, record: Record) -> None:
@@ -244,3 +256,38 @@ def who() -> tuple[str, str]:
     except (KeyError, OSError):
         user = "?"
     return socket.gethostname(), user
+
+
+# ---- moving a module to a database of its own (`migrate module move`) ------------------------
+
+_COPY = (
+    "INSERT INTO {lt} (module, revision, direction, checksum, finished_at, duration_ms, "
+    "db_user, host, os_user, action, reason) SELECT * FROM unnest(CAST(:modules AS text[]), "
+    "CAST(:revisions AS text[]), CAST(:directions AS text[]), CAST(:checksums AS text[]), "
+    "CAST(:finished AS timestamptz[]), CAST(:ms AS integer[]), CAST(:db_users AS text[]), "
+    "CAST(:hosts AS text[]), CAST(:os_users AS text[]), CAST(:actions AS text[]), "
+    "CAST(:reasons AS text[]))"
+)
+
+
+def move_in(conn: Connection, settings: Settings, rows: Record, entries: list[LogEntry]) -> None:
+    """In a module's new database, in the caller's transaction: its version rows, and its log
+    entries as they were written (when, by whom), oldest first."""
+    from sqlalchemy import text
+
+    write(conn, settings, rows)
+    if entries:
+        lt = settings.qualified(settings.log_table)
+        written = {"finished": "finished_at", "db_users": "db_user", "hosts": "host"}
+        arrays = _arrays(entries, **_ENTRY_ARRAYS, **written, os_users="os_user")
+        conn.execute(text(_COPY.format(lt=lt)), arrays)
+
+
+def move_out(conn: Connection, settings: Settings, rows: Record, module: str) -> None:
+    """In the database a module left, in the caller's transaction: the version rows as they
+    are without it, and its log entries gone (they are in its new database)."""
+    from sqlalchemy import text
+
+    write(conn, settings, rows)
+    lt = settings.qualified(settings.log_table)
+    conn.execute(text(f"DELETE FROM {lt} WHERE module = :module"), {"module": module})

@@ -1,13 +1,16 @@
-"""Running a plan on the command's session: one revision at a time through the executor, a
-revision that hit `lock_timeout` tried again after a backoff that SIGTERM cuts short, and, when
-the run is interrupted, a true account of the revision that was in progress.
+"""Running a plan on the command's session (or, for modules in databases of their own, on each
+database's session, steps one at a time in the plan's order): one revision at a time through the
+executor, a revision that hit `lock_timeout` tried again after a backoff that SIGTERM cuts
+short, and, when the run is interrupted, a true account of the revision that was in progress.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,6 +23,7 @@ from shared.migrate.history.plans import Step
 
 if TYPE_CHECKING:
     import asyncpg
+    from sqlalchemy.engine import Connection
     from sqlalchemy.ext.asyncio import AsyncConnection
 
     from shared.migrate.database.session import Session
@@ -33,6 +37,16 @@ class Ran:
     tidied: tuple[str, ...]  # version rows removed because another row implied them
 
 
+@dataclass(frozen=True)
+class Lane:
+    """One database of the run: its session (whose lock the caller holds), its version rows,
+    and the modules that live in it (None: every module)."""
+
+    session: Session
+    rows: set[str]
+    modules: frozenset[str] | None = None
+
+
 async def run_plan(
     session: Session,
     graph: RevisionGraph,
@@ -44,24 +58,64 @@ async def run_plan(
 ) -> Ran:
     """Apply `plan` on the session (whose lock the caller holds), from the version rows `rows`;
     with no plan, only tidy the version table."""
-    async with session.sqlalchemy() as sa_conn:
-        executor = await sa_conn.run_sync(
-            lambda conn: Executor.online(conn, graph, rows, progress=progress, watch=session.watch)
+    return await run_across([Lane(session, rows)], graph, plan, retries=retries, progress=progress)
+
+
+async def run_across(
+    lanes: Sequence[Lane],
+    graph: RevisionGraph,
+    plan: list[Step],
+    *,
+    retries: int,
+    progress: Progress,
+) -> Ran:
+    """Apply `plan`, each step on the session of its module's database, one step at a time in
+    the plan's order; with no plan, only tidy each version table. Alembic's `op` and `context`
+    are process-wide: only the executor of the database whose step runs has them."""
+    done: list[Step] = []  # one account across the databases: "revision n of N", what committed
+    async with contextlib.AsyncExitStack() as stack:
+        executors: list[tuple[AsyncConnection, Executor]] = []
+        for lane in lanes:
+            sa_conn = await stack.enter_async_context(lane.session.sqlalchemy())
+            executor = await sa_conn.run_sync(_online, graph, lane, progress)
+            executor.done, executor.total = done, len(plan)
+            executor.locked = True  # the caller holds each database's migration lock
+            executors.append((sa_conn, executor))
+        if not plan:
+            tidied: list[str] = []
+            for sa_conn, executor in executors:
+                with executor.contexts():
+                    tidied += await sa_conn.run_sync(_tidy, executor)
+            return Ran([], tuple(sorted(tidied)))
+        # tidied by each database's first commit (a replaced revision's row is a move's to clear)
+        implied = sorted(
+            {
+                r
+                for lane, (_, e) in zip(lanes, executors, strict=True)
+                for r in lane.rows - e.normal
+                if r not in graph.replaced
+            }
         )
-        executor.locked = True  # the caller holds the migration lock on this session
-        with executor.contexts():
-            if not plan:
-                return Ran([], await sa_conn.run_sync(lambda _: executor.tidy()))
-            # tidied by the first commit (a replaced revision's row is a move's to clear)
-            implied = tuple(sorted(r for r in rows - executor.normal if r not in graph.replaced))
-            executor.total = len(plan)
+        lane_of = {
+            module: index
+            for index, lane in enumerate(lanes)
+            for module in (lane.modules if lane.modules is not None else {s.module for s in plan})
+        }
+        running: int | None = None
+        with contextlib.ExitStack() as entered:
             try:
                 for step in plan:
-                    await _step(sa_conn, executor, step, retries, progress)
+                    index = lane_of[step.module]
+                    if index != running:  # the executor of this step's database takes op/context
+                        entered.close()
+                        entered.enter_context(executors[index][1].contexts())
+                        running = index
+                    await _step(*executors[index], step, retries, progress)
             except asyncio.CancelledError:
-                said = await _interrupted(session, executor)
+                assert running is not None
+                said = await _interrupted(lanes[running].session, executors[running][1])
                 raise asyncio.CancelledError(said) from None
-            return Ran(executor.done, implied)
+        return Ran(done, tuple(implied))
 
 
 async def _step(
@@ -79,6 +133,14 @@ async def _step(
         progress.retrying(step, attempt, retries, delay, executor.watch.blockers)
         await asyncio.sleep(delay)  # a SIGTERM ends the wait (a blocking sleep would not)
         attempt += 1
+
+
+def _online(conn: Connection, graph: RevisionGraph, lane: Lane, progress: Progress) -> Executor:
+    return Executor.online(conn, graph, lane.rows, progress=progress, watch=lane.session.watch)
+
+
+def _tidy(conn: Connection, executor: Executor) -> tuple[str, ...]:
+    return executor.tidy()
 
 
 def _one_try(conn: object, executor: Executor, step: Step, attempt: int) -> Step:

@@ -220,11 +220,35 @@ async def with_session(
         with database_errors(url, connected=True):
             return await work(session)
     finally:
-        with contextlib.suppress(Exception):
-            if session._engine is not None:
-                await session._engine.dispose()
-            if not conn.is_closed():
-                await conn.close(timeout=5)
+        await _close(session)
+
+
+async def with_sessions(
+    urls: list[DatabaseURL],
+    command: str,
+    work: Callable[[list[Session]], Awaitable[T]],
+    settings: dict[str, str] | None = None,
+) -> T:
+    """A session on each of `urls`, opened in that order, for `work`; all closed after it.
+    (Errors of one session are translated where it is used: see commands/run.py.)"""
+    async with contextlib.AsyncExitStack() as stack:
+        sessions = []
+        for url in urls:
+            with database_errors(url):
+                conn = await connect(url, application_name=f"migrate {command}", settings=settings)
+            session = Session(url, conn, command)
+            stack.push_async_callback(_close, session)
+            sessions.append(session)
+        with database_errors(urls[0], connected=True):
+            return await work(sessions)
+
+
+async def _close(session: Session) -> None:
+    with contextlib.suppress(Exception):
+        if session._engine is not None:
+            await session._engine.dispose()
+        if not session.conn.is_closed():
+            await session.conn.close(timeout=5)
 
 
 def run_session(

@@ -184,6 +184,7 @@ class Status:
     positions: list[Position]
     implied_rows: tuple[str, ...]  # version rows another row already implies
     unknown_rows: tuple[str, ...]
+    databases: Mapping[str, str] = field(default_factory=dict)  # module -> host:port/database
 
     @property
     def version_table_ok(self) -> bool:

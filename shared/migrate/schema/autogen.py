@@ -32,6 +32,7 @@ from shared.migrate.history.graph import RevisionGraph, load_graph
 from shared.migrate.history.plans import Step
 from shared.migrate.manifest import Module
 from shared.migrate.schema.build import Built, bookkeeping, heads_of, on_shadow
+from shared.migrate.schema.databases import refuse_crossings
 from shared.migrate.schema.discovery import Discovery, discover
 
 if TYPE_CHECKING:
@@ -112,6 +113,7 @@ def create_revision(
     closure = manifest.dependency_closure(module.name)
     discovery = discover(manifest, closure)
     _check_references(graph, discovery, module)
+    refuse_crossings(manifest, discovery, module.name)  # modules in different databases
 
     targets = heads_of(graph, closure)
     return run_async(

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from shared.migrate.database.state import DatabaseState
     from shared.migrate.schema.build import Built
+    from shared.migrate.schema.databases import Crossing
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,11 @@ def dependency_findings(undeclared: list[tuple[str, str, str]]) -> list[Finding]
         )
         for module, table, target in undeclared
     ]
+
+
+def crossing_findings(manifest: Manifest, found: list[Crossing]) -> list[Finding]:
+    """Foreign keys between modules the manifest puts in different databases."""
+    return [Finding(c.module, "cross-database", c.detail(manifest)) for c in found]
 
 
 def drift_findings(upgrade_ops: ops.UpgradeOps, owner_of: dict[str, str]) -> list[Finding]:

@@ -19,6 +19,7 @@ from shared.migrate.schema.build import (
     on_shadow,
     table_key,
 )
+from shared.migrate.schema.databases import crossings
 from shared.migrate.schema.discovery import Discovery, discover
 from shared.migrate.schema.ownership import OwnershipMap, ownership, undeclared_references
 
@@ -45,9 +46,15 @@ def owners(target: Target, shadow_url: str | None) -> OwnershipMap:
 
 
 def check(
-    target: Target, shadow_url: str | None, *, all_revisions: bool
+    target: Target,
+    shadow_url: str | None,
+    *,
+    all_revisions: bool,
+    modules: set[str] | None = None,
 ) -> tuple[list[Finding], list[Finding]]:
-    """The findings, and notes (what the database says about the replaced folders)."""
+    """The findings, and notes (what the database says about the replaced folders); with
+    `modules` (the modules of one database, `target` pointed at it), only theirs and those of
+    no module."""
     manifest = target.manifest
     revisions, problems = index.scan_all(manifest)
     findings = checks.file_findings(manifest, problems)
@@ -65,15 +72,23 @@ def check(
     findings += checks.dependency_findings(
         undeclared_references(discovery.metadata, discovery.owners, allowed)
     )
+    findings += checks.crossing_findings(manifest, crossings(manifest, discovery))
     stairway: set[str] | None = set(graph.revisions) if all_revisions else None
-    seen = _inspect(target, graph, discovery, shadow_url, drift=True, stairway=stairway)
+    seen = _inspect(
+        target, graph, discovery, shadow_url, drift=True, stairway=stairway, modules=modules
+    )
     findings += checks.stairway_findings(seen.built)
     if seen.built.complete:
         findings += checks.ownership_findings(_ownership(graph, discovery, seen))
         findings += seen.drift
     findings += checks.integrity_findings(graph, seen.database)
     findings += _replacement_findings(target, graph, shadow_url)
-    return findings, checks.replaced_notes(graph, seen.database)
+    notes = checks.replaced_notes(graph, seen.database)
+    return [f for f in findings if _mine(f, modules)], [n for n in notes if _mine(n, modules)]
+
+
+def _mine(finding: Finding, modules: set[str] | None) -> bool:
+    return modules is None or finding.module in modules or finding.module == "-"
 
 
 def _replacement_findings(
@@ -115,6 +130,7 @@ def _inspect(
     *,
     drift: bool,
     stairway: set[str] | None,
+    modules: set[str] | None = None,
 ) -> Inspected:
     """Read the database (its state and tables), then build everything on a shadow; the
     stairway runs on `stairway`, or (None) on the revisions the database has not applied."""
@@ -130,6 +146,8 @@ def _inspect(
         db, found = await with_session(target.url, "check", read)
         pending = graph.pending(db.reached(graph)) - graph.replaced  # (old ranges: not walked)
         steps = pending if stairway is None else stairway
+        if modules is not None:  # one database's check: its own modules' revisions
+            steps = {r for r in steps if graph.revisions[r].module in modules}
         built, drifted = await on_shadow(
             server,
             graph,
