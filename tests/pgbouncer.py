@@ -74,6 +74,8 @@ def start(server: DatabaseURL, home: Path) -> PgBouncer:
             "unix_socket_dir =\n"
             "auth_type = trust\n"
             f"auth_file = {auth}\n"
+            # other roles (a test's role without rights) are looked up on the server as `user`
+            f"auth_user = {user}\n"
         )
         log = home / "pgbouncer.log"
         with log.open("wb") as out:
