@@ -251,6 +251,13 @@ def no_index(root: Path) -> None:
         path.unlink()
 
 
+def versus(mine: float, other: float) -> str:
+    """`mine` beside `other` as the larger over the smaller: '3.1x faster' or '1.2x slower'."""
+    if mine <= other:
+        return f"{other / mine:5.1f}x faster"
+    return f"{mine / other:5.1f}x slower"
+
+
 def round_trips(bench: Bench, argv: list[str], url: str) -> int:
     """Messages sent to the server by one command (strace counts sendto calls)."""
     if not shutil.which("strace"):
@@ -353,11 +360,7 @@ def shape(name: str, server: str, repeat: int, full_repeat: int) -> list[tuple[s
                     if label in ("up (nothing to do)", "status", "current")
                     else None
                 )
-                ratio = (
-                    f"{other / mine:5.1f}x faster"
-                    if mine < other
-                    else f"{mine / other:5.1f}x slower"
-                )
+                ratio = versus(mine, other)
                 against = f"  floor x{mine / floor:4.1f}" if floor else ""
                 rows.append(
                     (f"  {label}", f"{mine:7.3f} s  alembic {other:7.3f} s  {ratio}{against}")
@@ -373,7 +376,7 @@ def shape(name: str, server: str, repeat: int, full_repeat: int) -> list[tuple[s
                 rows.append(
                     (
                         f"  up (nothing to do), {label}",
-                        f"{mine:7.3f} s  alembic {other:7.3f} s  {other / mine:5.1f}x faster",
+                        f"{mine:7.3f} s  alembic {other:7.3f} s  {versus(mine, other)}",
                     )
                 )
             bench.run([migrate, "heads"], url)  # the index again, for what follows
@@ -503,7 +506,7 @@ def full_apply(bench: Bench, count: int, first: float, repeat: int) -> list[tupl
     return [
         (
             f"  full apply from empty ({count})",
-            f"{ours:7.3f} s  alembic {theirs:7.3f} s  {theirs / ours:5.1f}x faster  "
+            f"{ours:7.3f} s  alembic {theirs:7.3f} s  {versus(ours, theirs)}  "
             f"psql x{ours / floor:4.2f} (psql {floor:.3f} s)",
         ),
         (
@@ -560,8 +563,7 @@ def squashing(server: str, repeat: int) -> list[tuple[str, str]]:
         ("  migrate squash -b ledger (build, write, prove)", f"{took:7.3f} s"),
         (
             "  full apply from empty (8), after",
-            f"{after:7.3f} s  alembic {after_alembic:7.3f} s  {before / after:5.1f}x faster "
-            "than before",
+            f"{after:7.3f} s  alembic {after_alembic:7.3f} s  {versus(after, before)} than before",
         ),
     ]
 
