@@ -227,6 +227,35 @@ def test_a_move_cut_short_between_its_steps_is_finished_by_running_it_again(
     assert status(project, own)["billing"]["state"] == "up to date"
 
 
+def test_a_database_inside_a_squash_is_moved_when_a_module_lives_elsewhere(
+    project: Project, other_databases: object
+) -> None:
+    """Cutting the edges between databases keeps the edges as the files declare them: agents'
+    depends_on into users' first revision does not mean the squash (both its revisions)."""
+    [own] = other_databases(1)  # type: ignore[operator]
+    shared = project.database_url
+    env = {OWN: own}
+    for args in (("-r", "a2aac9be69fc"), ("-b", "agents"), ("-b", "billing")):
+        assert project.migrate("up", *args).code == 0
+    squashed = project.migrate("squash", "-b", "users")
+    assert squashed.code == 0, squashed.err
+    own_database(project)
+    moved = project.migrate("module", "move", "billing", env=env)
+    assert moved.code == 0, moved.err
+    assert pg.version_rows(shared) == {"a9b40a91187e"}  # users' first revision, through agents
+
+    users = status(project, own)["users"]
+    assert (users["state"], users["current"]) == ("behind, via old revisions", "a2aac9be69fc")
+    assert "preferences" not in pg.columns(shared, "users")
+    ran = project.migrate("up", env=env)
+    assert ran.code == 0, ran.err
+    assert ran.out.startswith("Applying users fe95ecace8c3 add preferences to users... OK")
+    assert "Moving onto " in ran.out
+    assert "preferences" in pg.columns(shared, "users")
+    after = status(project, own)
+    assert {m: s["state"] for m, s in after.items()} == dict.fromkeys(after, "up to date")
+
+
 @pytest.mark.deploy
 def test_replicas_race_on_both_databases(project: Project, other_databases: object) -> None:
     [own] = other_databases(1)  # type: ignore[operator]

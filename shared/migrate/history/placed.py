@@ -23,10 +23,18 @@ def placed(graph: RevisionGraph) -> RevisionGraph:
     def same_database(revision: str, above: str) -> bool:
         return env.get(revisions[above].module) == env.get(revisions[revision].module)
 
+    # from the edges as the files declare them: the new graph remaps those into a replaced
+    # range itself, and keeps the originals that tell a database inside the range apart
     return RevisionGraph(
         manifest,
         (
-            rev._replace(depends_on=tuple(d for d in rev.depends_on if same_database(name, d)))
+            rev._replace(
+                depends_on=tuple(
+                    d
+                    for d in graph.original_depends.get(name, rev.depends_on)
+                    if same_database(name, d)
+                )
+            )
             for name, rev in revisions.items()
         ),
     )
