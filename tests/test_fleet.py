@@ -176,7 +176,9 @@ def test_a_tenant_registry_with_a_bad_url_and_duplicates(
     result = project.migrate("up", "--databases", query)
     assert result.code == 1
     assert len(lines(result, "done")) == 3
-    assert lines(result, "skipped") == [f"skipped     {shown(urls[0])}  listed again (sql: row 1)"]
+    assert lines(result, "skipped") == [
+        f"skipped     {shown(urls[0])}  listed again at sql: row 3 (first at sql: row 1)"
+    ]
     assert sorted(lines(result, "failed")) == [
         "failed      sql: row 4  no URL for DATABASE_URL",
         "failed      sql: row 5  the database URL (sql: row 5) cannot be parsed; expected "
@@ -187,6 +189,20 @@ def test_a_tenant_registry_with_a_bad_url_and_duplicates(
     assert bad_query.code == 1
     assert bad_query.err.startswith("error: --databases sql: the query failed on ")
     assert 'column "nope" does not exist; fix the query' in bad_query.err
+    # the registry is read, never written, whatever the query says
+    writes = project.migrate("status", "--databases", "sql:DELETE FROM tenants RETURNING url")
+    assert writes.code == 1
+    assert "cannot execute DELETE in a read-only transaction; fix the query" in writes.err
+    assert pg.fetch(registry, "SELECT count(*) FROM tenants") == [(len(values),)]
+    # an empty registry is a mistake to hear about, not a fleet done
+    empty = project.migrate(
+        "status", "--check", "--databases", "sql:SELECT url FROM tenants LIMIT 0"
+    )
+    assert (empty.code, empty.out) == (2, "")
+    assert empty.err == (
+        "error: --databases: the query returned no rows (blank lines and # comments are "
+        "skipped); nothing was run: give the databases to run on\n"
+    )
 
 
 @pytest.mark.deploy
@@ -267,7 +283,8 @@ def test_a_fleet_whose_modules_live_in_two_databases_each(
     assert result.code == 1
     assert len(lines(result, "done")) == 3
     assert lines(result, "skipped") == [
-        f"skipped     {shown(shared[0])}  listed again (fleet.txt line 1)"
+        f"skipped     {shown(shared[0])}  listed again at fleet.txt line 4 "
+        "(first at fleet.txt line 1)"
     ]
     assert lines(result, "failed") == [
         f"failed      {shown(alone)}  module 'ledger' lives in a database of its own, named by "
@@ -438,12 +455,15 @@ def test_the_readme_documents_every_fleet_json_field(
 def test_a_tenant_source_with_bad_names_and_duplicates(project: Project) -> None:
     only_users(project)
     url = project.database_url
-    (project.root / "tenants.txt").write_text("acme globex\n# a comment\n\nacme public Bad-Name\n")
+    (project.root / "tenants.txt").write_text(
+        "acme globex  # the first two\n# a comment\n\nacme public Bad-Name\n"
+    )
     result = project.migrate("up", "--schemas", "tenants.txt")
     assert result.code == 1
     assert len(lines(result, "done")) == 2  # acme and globex
     assert lines(result, "skipped") == [
-        f"skipped     {shown(url)} schema acme  listed again (tenants.txt line 1 item 1)"
+        f"skipped     {shown(url)} schema acme  listed again at tenants.txt line 4 item 1 "
+        "(first at tenants.txt line 1 item 1)"
     ]
     assert sorted(lines(result, "failed")) == [
         "failed      tenants.txt line 4 item 2  'public' is not a tenant's schema; give each "

@@ -103,13 +103,24 @@ def members(target: Target, databases: str | None, schemas: str | None) -> tuple
     if source.startswith("sql:"):
         url = target.url
         rows = run_async(lambda: sources.query(url, source[4:], flag))
+        where = "sql:"
         if databases:
-            return "sql:", sources.row_members(manifest, rows)
-        return "sql:", sources.schema_rows(manifest, rows, _tenant_urls(target))
-    where, lines = sources.read_text(source, flag)
-    if databases:
-        return where, sources.database_members(manifest, where, lines)
-    return where, sources.schema_members(manifest, where, lines, _tenant_urls(target))
+            found = sources.row_members(manifest, rows)
+        else:
+            found = sources.schema_rows(manifest, rows, _tenant_urls(target))
+    else:
+        where, lines = sources.read_text(source, flag)
+        if databases:
+            found = sources.database_members(manifest, where, lines)
+        else:
+            found = sources.schema_members(manifest, where, lines, _tenant_urls(target))
+    if not found:  # a registry or file gone empty is a mistake, never a fleet done
+        what = "the query returned no rows" if where == "sql:" else f"{shown(where)} lists no entry"
+        raise ConfigError(
+            f"{flag}: {what} (blank lines and # comments are skipped); nothing was run: "
+            f"give the {'databases' if databases else 'tenant schemas'} to run on"
+        )
+    return where, found
 
 
 def _tenant_urls(target: Target) -> tuple[tuple[str, DatabaseURL], ...]:
@@ -208,7 +219,7 @@ class _Runner:
             self._record(index, Outcome(member, "failed", member.error))
             return
         if first is not None:
-            self._record(index, Outcome(member, "skipped", f"listed again ({first.origin})"))
+            self._record(index, Outcome(member, "skipped", f"listed again at {member.origin} (first at {first.origin})"))
             return
         async with slots:
             if self.stop is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,15 +82,22 @@ def read_text(source: str, flag: str) -> tuple[str, list[str]]:
     return path.name, text.splitlines()
 
 
+def _entries(lines: list[str]) -> Iterator[tuple[int, list[str]]]:
+    """Each line's number and words, up to a word that starts a comment (`#`, also after an
+    entry: a `#` inside a URL is part of it); blank and comment lines left out."""
+    for number, line in enumerate(lines, 1):
+        tokens = line.split()
+        comment = next((i for i, token in enumerate(tokens) if token.startswith("#")), None)
+        if tokens[:comment]:
+            yield number, tokens[:comment]
+
+
 def database_members(manifest: Manifest, where: str, lines: list[str]) -> list[Member]:
     """`--databases` entries from lines: each bare URL a database; a line of NAME=URL (and at
     most one bare URL, the shared database's) one member whose modules live in several."""
     known = variables(manifest)
     members = []
-    for number, line in enumerate(lines, 1):
-        tokens = line.split()
-        if not tokens or tokens[0].startswith("#"):
-            continue
+    for number, tokens in _entries(lines):
         origin = f"{where} line {number}"
         if not any(ASSIGNMENT.match(t) for t in tokens):
             for item, token in enumerate(tokens, 1):
@@ -146,10 +154,7 @@ def schema_members(
     """`--schemas` entries from lines: tenant schema names, whitespace or lines apart, all in
     the databases `urls`."""
     members = []
-    for number, line in enumerate(lines, 1):
-        tokens = line.split()
-        if not tokens or tokens[0].startswith("#"):
-            continue
+    for number, tokens in _entries(lines):
         for item, token in enumerate(tokens, 1):
             at = f"{where} line {number}" + (f" item {item}" if len(tokens) > 1 else "")
             members.append(_schema(manifest, at, token, urls))
@@ -202,8 +207,9 @@ async def query(url: DatabaseURL, sql: str, flag: str) -> list[dict[str, object]
         conn = await connect(url, application_name="migrate fleet source")
     try:
         with database_errors(url, connected=True):
-            try:
-                rows = await conn.fetch(sql)
+            try:  # a registry is read, never written: DML in the query fails
+                async with conn.transaction(readonly=True):
+                    rows = await conn.fetch(sql)
             except asyncpg.PostgresError as exc:
                 raise DatabaseError(
                     f"{flag} sql: the query failed on {url.display()} ({url.source}): "
