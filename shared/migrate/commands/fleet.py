@@ -219,7 +219,8 @@ class _Runner:
             self._record(index, Outcome(member, "failed", member.error))
             return
         if first is not None:
-            self._record(index, Outcome(member, "skipped", f"listed again at {member.origin} (first at {first.origin})"))
+            again = f"listed again at {member.origin} (first at {first.origin})"
+            self._record(index, Outcome(member, "skipped", again))
             return
         async with slots:
             if self.stop is not None:
