@@ -88,7 +88,7 @@ def test_a_single_application_history_adopted_into_four_modules(
         assert f"replaces: tuple[str, ...] = ('{HEAD}',)" in text
         assert path.with_name(path.stem + ".catalog.json").is_file()
     orders = baselines["orders"].read_text()
-    assert "op.create_table('orders'," in orders and "INSERT INTO public.currencies" in orders
+    assert "op.create_table('orders'," in orders and "INSERT INTO currencies" in orders
     assert len(list((project.root / "adopted" / "legacy").glob("*.py"))) == 19
     assert (
         "adopted:\n  name: legacy\n  versions: adopted/legacy\n"

@@ -139,7 +139,7 @@ def test_a_module_of_300_revisions_another_depends_on_in_the_middle(
         squash_id, path = squash(project, "-b", "ledger")
         text = path.read_text()
         assert f"branch_labels: str | Sequence[str] | None = ('ledger', '{middle}')" in text
-        assert "INSERT INTO public.ledger_accounts (code, name) VALUES" in text
+        assert "INSERT INTO ledger_accounts (code, name) VALUES" in text
         assert "('1000', 'CASH')" in text  # the data migrations' last word, carried as rows
         assert text.count("op.create_table(") == 2
         assert len(list((project.root / "services/ledger/migrations/replaced").glob("*.py"))) == 300
@@ -166,6 +166,24 @@ def test_a_module_of_300_revisions_another_depends_on_in_the_middle(
         assert sorted(ran) == sorted([squash_id, long_history.REPORTS_ID])
     finally:
         database_pool.give_back(extra)
+
+
+def test_a_squash_builds_its_types_in_each_tenant_schema(project: Project) -> None:
+    """What a squash writes in public follows the search_path, as its tables do: a type too."""
+    result = project.migrate("squash", "-b", "users")
+    assert result.code == 0, result.err
+    [path] = (project.root / USERS).glob("*_users_squashed_up_to_*.py")
+    assert "CREATE TYPE user_status AS ENUM" in path.read_text()
+    url = project.database_url
+    for tenant in ("acme", "globex"):
+        ran = project.migrate("--tenant-schema", tenant, "up")
+        assert ran.code == 0, ran.err
+    found = pg.fetch(
+        url,
+        "SELECT n.nspname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+        "WHERE t.typname = 'user_status' ORDER BY 1",
+    )
+    assert found == [("acme",), ("globex",)]
 
 
 def test_squash_below_the_head_is_refused_naming_what_builds_on_it(project: Project) -> None:

@@ -271,6 +271,13 @@ def quote(name: str) -> str:
     return ".".join(ident(part) for part in _split(name))
 
 
+def written(name: str) -> str:
+    """A schema-qualified name as a revision writes it: one in public unqualified, so that it
+    is created where the search_path points (a tenant's schema), as its tables are."""
+    schema, _, rest = name.partition(".")
+    return ident(rest) if rest and schema == "public" else quote(name)
+
+
 def _split(name: str) -> list[str]:
     schema, _, rest = name.partition(".")
     return [schema, rest] if rest else [schema]
@@ -379,11 +386,11 @@ def _types(conn: Connection, users: dict[int, set[str]]) -> list[Thing]:
         full = qualified(schema, name)
         if kind == "e":
             values = ", ".join(_literal(label) for label in labels or [])
-            create, catalog_kind = f"CREATE TYPE {quote(full)} AS ENUM ({values})", "type"
+            create, catalog_kind = f"CREATE TYPE {written(full)} AS ENUM ({values})", "type"
         elif kind == "c":
-            create, catalog_kind = f"CREATE TYPE {quote(full)} AS ({fields})", "type"
+            create, catalog_kind = f"CREATE TYPE {written(full)} AS ({fields})", "type"
         else:
-            create = f"CREATE DOMAIN {quote(full)} AS {base}"
+            create = f"CREATE DOMAIN {written(full)} AS {base}"
             create += f" COLLATE {collate}" if collate else ""
             create += f" DEFAULT {default}" if default is not None else ""
             create += " NOT NULL" if not_null else ""
@@ -397,7 +404,7 @@ def _types(conn: Connection, users: dict[int, set[str]]) -> list[Thing]:
                 full,
                 TYPE,
                 create,
-                f"DROP {what} IF EXISTS {quote(full)}",
+                f"DROP {what} IF EXISTS {written(full)}",
                 oid,
                 frozenset(users.get(oid, set())),
             )
@@ -420,7 +427,7 @@ def _sequences(
             f"AS {kind} INCREMENT BY {step} MINVALUE {low} MAXVALUE {high} START WITH {start} "
             f"CACHE {cache}{' CYCLE' if cycle else ' NO CYCLE'}"
         )
-        create = f"CREATE SEQUENCE {quote(full)} {parameters}"
+        create = f"CREATE SEQUENCE {written(full)} {parameters}"
         if table is not None and table not in relations:
             continue  # a sequence of a table left out (the log table's)
         if table is not None:
@@ -437,7 +444,7 @@ def _sequences(
                 full,
                 SEQUENCE,
                 create,
-                f"DROP SEQUENCE IF EXISTS {quote(full)}",
+                f"DROP SEQUENCE IF EXISTS {written(full)}",
                 oid,
                 frozenset(users.get(oid, set())),
             )
@@ -456,19 +463,32 @@ def _functions(
     found = []
     for oid, schema, name, arguments, definition, on_rows in conn.execute(text(FUNCTIONS_SQL)):
         full = f"{qualified(schema, name)}({arguments})"
-        signature = f"{quote(qualified(schema, name))}({arguments})"
+        signature = f"{written(qualified(schema, name))}({arguments})"
         found.append(
             Thing(
                 "function",
                 full,
                 LATE_FUNCTION if on_rows else FUNCTION,
-                definition.strip(),
+                _unqualified_header(definition.strip(), schema, name),
                 f"DROP FUNCTION IF EXISTS {signature}",
                 oid,
                 frozenset(users.get(oid, set())),
             )
         )
     return found
+
+
+def _unqualified_header(definition: str, schema: str, name: str) -> str:
+    """pg_get_functiondef's text, its function named as revisions name objects (`written`):
+    its first words are always `CREATE OR REPLACE FUNCTION|PROCEDURE schema.name(`."""
+    for kind in ("FUNCTION", "PROCEDURE"):
+        head = f"CREATE OR REPLACE {kind} {quote(qualified(schema, name))}("
+        if definition.startswith(head):
+            return (
+                f"CREATE OR REPLACE {kind} {written(qualified(schema, name))}("
+                + definition[len(head) :]
+            )
+    return definition
 
 
 def _views(conn: Connection, relations: dict[int, tuple[str, str]]) -> list[Thing]:
@@ -485,8 +505,8 @@ def _views(conn: Connection, relations: dict[int, tuple[str, str]]) -> list[Thin
                 "materialized view" if materialized else "view",
                 full,
                 VIEW,
-                f"CREATE {what} {quote(full)} AS\n{body}",
-                f"DROP {what} IF EXISTS {quote(full)}",
+                f"CREATE {what} {written(full)} AS\n{body}",
+                f"DROP {what} IF EXISTS {written(full)}",
                 oid,
                 frozenset(relations[r][0] for r in reads or [] if r in relations),
             )
@@ -508,7 +528,7 @@ def _triggers(conn: Connection, relations: dict[int, tuple[str, str]]) -> list[T
                 f"{full}.{name}",
                 TRIGGER,
                 definition,
-                f"DROP TRIGGER IF EXISTS {ident(name)} ON {quote(full)}",
+                f"DROP TRIGGER IF EXISTS {ident(name)} ON {written(full)}",
                 oid,
                 frozenset({full}),
             )
@@ -523,9 +543,9 @@ def _comments(conn: Connection) -> list[Thing]:
     for oid, schema, name, kind, column, description, table in conn.execute(text(COMMENTS_SQL)):
         full = qualified(schema, name)
         target = (
-            f"COLUMN {quote(full)}.{ident(column)}"
+            f"COLUMN {written(full)}.{ident(column)}"
             if column
-            else f"{_COMMENTED[kind]} {quote(full)}"
+            else f"{_COMMENTED[kind]} {written(full)}"
         )
         found.append(
             Thing(

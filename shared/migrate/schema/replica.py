@@ -27,7 +27,7 @@ from shared.migrate.database.holdings import (
     Rows,
     Thing,
     ident,
-    quote,
+    written,
 )
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def body(holdings: Holdings, keys: set[tuple[str, str]], rows: Iterable[str] = (
     for thing in before:
         writer.thing(thing)
     for sequence in explicit:
-        writer.sql(sequence.create, f"DROP SEQUENCE IF EXISTS {quote(sequence.name)}")
+        writer.sql(sequence.create, f"DROP SEQUENCE IF EXISTS {written(sequence.name)}")
     creates, deferred = _creates(holdings, ordered)
     for create in creates:
         writer.table(create)
@@ -301,12 +301,12 @@ class _Writer:
         keeps its sequence's name) or gave it other parameters, say what the database has."""
         table, column = sequence.table, sequence.column
         if sequence in explicit:
-            owner = f"{quote(table)}.{ident(column)}"
-            self.up.append(execute(f"ALTER SEQUENCE {quote(sequence.name)} OWNED BY {owner}"))
+            owner = f"{written(table)}.{ident(column)}"
+            self.up.append(execute(f"ALTER SEQUENCE {written(sequence.name)} OWNED BY {owner}"))
             return
         made = f"{table.partition('.')[2]}_{column}_seq"
         if sequence.name.partition(".")[2] != made:
-            find = f"pg_get_serial_sequence('{_sql_string(quote(table))}', '{column}')"
+            find = f"pg_get_serial_sequence('{_sql_string(written(table))}', '{column}')"
             new = sequence.name.partition(".")[2]
             self.up.append(
                 execute(
@@ -315,27 +315,31 @@ class _Writer:
                 )
             )
         if not sequence.default:
-            self.up.append(execute(f"ALTER SEQUENCE {quote(sequence.name)} {sequence.parameters}"))
+            self.up.append(
+                execute(f"ALTER SEQUENCE {written(sequence.name)} {sequence.parameters}")
+            )
 
     def not_null(self, table: str, column: str, name: str) -> None:
         """A NOT NULL constraint that kept its name through a rename (PostgreSQL 18 names
         them), renamed from the one the new table gave it."""
         made = f"{table.partition('.')[2]}_{column}_not_null"
         self.up.append(
-            execute(f"ALTER TABLE {quote(table)} RENAME CONSTRAINT {ident(made)} TO {ident(name)}")
+            execute(
+                f"ALTER TABLE {written(table)} RENAME CONSTRAINT {ident(made)} TO {ident(name)}"
+            )
         )
 
     def rows(self, table: str, rows: Rows) -> None:
         names = ", ".join(ident(c) for c in rows.columns)
         overriding = " OVERRIDING SYSTEM VALUE" if rows.overriding else ""
         values = ",\n".join("  (" + ", ".join(_value(v) for v in row) + ")" for row in rows.values)
-        insert = f"INSERT INTO {quote(table)} ({names}){overriding} VALUES\n{values}"
+        insert = f"INSERT INTO {written(table)} ({names}){overriding} VALUES\n{values}"
         self.up.append(execute(insert))
         count = len(rows.values)
         self.summary.append(f"+ {count} row{'s' if count != 1 else ''} of {_short(table)}")
 
     def setval(self, sequence: str, value: int) -> None:
-        name = _sql_string(quote(sequence))
+        name = _sql_string(written(sequence))
         self.up.append(execute(f"SELECT setval('{name}', {value})"))
 
     def _render(self, op: Any) -> str:
