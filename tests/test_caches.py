@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import marshal
 import os
+import py_compile
 import shutil
 import subprocess
 import time
@@ -94,6 +95,26 @@ def test_a_pending_revision_replaced_with_cp_p_is_logged_as_it_ran(
     clean = project.migrate("up")
     assert clean.code == 0, clean.err
     assert "No migrations to apply." in clean.out
+
+
+def test_a_revision_runs_as_its_file_is_never_as_its_bytecode_was(project: Project) -> None:
+    """Python's import trusts a .pyc whose source kept its size and mtime (in whole seconds):
+    compileall, an earlier run or an artifact leaves one. The tool runs the file's bytes."""
+    pending = project.write_revision(
+        "billing", "cac4e0000003", "op.execute('CREATE TABLE pyc_one (a int)')"
+    )
+    time.sleep(SETTLE)
+    py_compile.compile(str(pending), doraise=True)  # as `make install` or compileall does
+    same_size_edit(pending, "pyc_one", "pyc_two")
+    up = project.migrate("up")
+    assert up.code == 0, up.err
+    tables = pg.tables(project.database_url)
+    assert "pyc_two" in tables and "pyc_one" not in tables
+    log = json.loads(project.migrate("log", "--json").out)["entries"]
+    [entry] = [e for e in log if e["revision"] == "cac4e0000003"]
+    assert entry["checksum"] == checksum_of(pending)
+    down = project.migrate("down", "--branch", "billing")  # runs the file's downgrade too
+    assert down.code == 0, down.err
 
 
 def test_a_renamed_module_is_seen_whatever_the_manifest_times(project: Project) -> None:
