@@ -63,6 +63,31 @@ def test_upgrade_current_downgrade_history_and_sql(project: Project) -> None:
     assert "CREATE TABLE users" in sql.out and "CREATE TABLE agents" in sql.out
 
 
+def test_plain_alembic_commits_each_revision_and_runs_autocommit_blocks(
+    project: Project,
+) -> None:
+    """transaction_per_migration, as the env promises: no transaction left open by its own
+    reads (which would make the whole run one, and autocommit_block() fail)."""
+    project.write_revision(
+        "billing",
+        "a1b0c0000001",
+        "with op.get_context().autocommit_block():\n"
+        "    op.execute('CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_inv_cur '\n"
+        "               'ON invoices (currency)')",
+        "op.execute('DROP INDEX IF EXISTS ix_inv_cur')",
+    )
+    project.write_revision("billing", "a1b0c0000002", "op.execute('SELECT 1/0')")
+    up = project.alembic("upgrade", "heads")
+    assert up.code == 1 and "division by zero" in up.err
+    url = project.database_url
+    assert "a1b0c0000001" in pg.version_rows(url)  # committed before the next one failed
+    assert pg.fetch(url, "SELECT to_regclass('ix_inv_cur') IS NOT NULL") == [(True,)]
+    status = {
+        m["module"]: m for m in json.loads(project.migrate("status", "--json").out)["modules"]
+    }
+    assert status["billing"]["current"] == "a1b0c0000001"
+
+
 def test_migrate_sql_never_connects_nor_imports_models(project: Project) -> None:
     for module in ("users", "agents", "billing"):
         models = project.root / "services" / module / "models.py"

@@ -93,6 +93,10 @@ def _run(connection: Connection, opts: dict[str, Any]) -> None:
     _refuse_replaced(
         connection, _manifest(context.config), context.get_context().get_current_heads()
     )
+    if owned and connection.in_transaction():
+        # that read began a transaction: left open, Alembic would take it for the caller's and
+        # run every revision inside it (no transaction_per_migration, no autocommit_block())
+        connection.commit()
     wrapped = _newest_first(context.get_context().opts)
     if wrapped:  # configure() takes the command's step function as `fn`
         context.configure(connection=connection, **opts, **wrapped)
