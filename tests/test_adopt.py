@@ -280,3 +280,19 @@ SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE a.application_name = $1 AND l.relation = to_regclass('alembic_version')
   AND l.granted = ($2 = 'granted')
 """
+
+
+def test_a_squash_over_an_adopted_baseline_is_refused(bookshop: Project, legacy: Path) -> None:
+    """With the other modules' baselines it replaces the old history: one module's squash
+    cannot (a database at the old head would be left with nothing to move it)."""
+    assert adopt(bookshop, legacy, *ASSIGN).returncode == 0
+    bookshop.write_revision("accounts", "acc000000002", "op.execute('SELECT 1')")
+    before = written_files(bookshop)
+    result = bookshop.migrate("squash", "-b", "accounts")
+    assert (result.code, result.out) == (2, "")
+    assert "replaces the adopted history (" in result.err
+    assert result.err.strip().endswith(
+        "once no database is inside that history (migrate check says so), delete it and the "
+        "manifest's `adopted:` key, then squash"
+    )
+    assert written_files(bookshop) == before

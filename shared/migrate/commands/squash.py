@@ -140,6 +140,17 @@ def _squash_range(graph: RevisionGraph, module: Module, top: str) -> set[str]:
         raise ConfigError(
             f"module '{module.name}': revision {top} has nothing below it to squash with"
         )
+    for name in graph.ordered(squashed):
+        shared = sorted(r for r in graph.covered(name) if graph.revisions[r].module != module.name)
+        if shared:  # an adopted baseline: with the other modules' it replaces the old history
+            raise ConfigError(
+                f"module '{module.name}': revision {name} "
+                f"({graph.relative(graph.revisions[name].path)}) replaces the adopted history "
+                f"({', '.join(shared[:3])}{', ...' if len(shared) > 3 else ''}) together with "
+                "the other modules' baselines, which a squash of one module cannot replace; "
+                "once no database is inside that history (migrate check says so), delete it "
+                "and the manifest's `adopted:` key, then squash"
+            )
     later = sorted(r for r in mine - squashed if set(graph.revisions[r].parents) & squashed)
     if later:
         files = ", ".join(f"{r} ({graph.relative(graph.revisions[r].path)})" for r in later[:3])
