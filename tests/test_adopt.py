@@ -296,3 +296,16 @@ def test_a_squash_over_an_adopted_baseline_is_refused(bookshop: Project, legacy:
         "manifest's `adopted:` key, then squash"
     )
     assert written_files(bookshop) == before
+
+
+def test_static_lint_leaves_the_adopted_history_alone(bookshop: Project, legacy: Path) -> None:
+    """Files kept only to carry databases through are not judged again without a database
+    (they can never be edited); --all-revisions still takes them in."""
+    assert adopt(bookshop, legacy, *ASSIGN).returncode == 0
+    old = {p.stem for p in (legacy / "alembic" / "versions").glob("r*.py")}
+    static = bookshop.migrate("lint", "--static", "--json", url=False)
+    assert static.code == 0, static.out  # the baselines' findings are warnings
+    assert not {f["revision"] for f in json.loads(static.out)["findings"]} & old
+    every = bookshop.migrate("lint", "--static", "--all-revisions", "--json", url=False)
+    assert every.code == 1  # renames and drops in the old history
+    assert {f["revision"] for f in json.loads(every.out)["findings"]} & old

@@ -36,8 +36,9 @@ def lint(target: Target, options: LintOptions) -> Report:
 
 
 def choose(target: Target, graph: RevisionGraph, options: LintOptions) -> set[str]:
-    """The revisions to judge: not applied (unless all), at or after each module's
-    `lint_from`, of the module asked for, changed since the git ref."""
+    """The revisions to judge: not applied (unless all; without a database, none that a
+    squash or an adoption replaced), at or after each module's `lint_from`, of the module
+    asked for, changed since the git ref."""
     manifest = target.manifest
     chosen = set(graph.revisions)
     if options.module is not None:
@@ -49,9 +50,11 @@ def choose(target: Target, graph: RevisionGraph, options: LintOptions) -> set[st
     if options.since is not None:
         changed = changed_files(manifest.root, options.since)
         chosen = {r for r in chosen if graph.revisions[r].path.resolve() in changed}
-    if not options.static and not options.all_revisions and chosen:
-        chosen &= pending(target, graph)
-    return chosen
+    if options.all_revisions:
+        return chosen
+    if options.static:  # no database to say which a squash or adoption replaced it still runs
+        return chosen - graph.replaced
+    return chosen & pending(target, graph) if chosen else chosen
 
 
 def _before(graph: RevisionGraph, module: str, start: str) -> set[str]:
