@@ -939,3 +939,25 @@ def drop_roles(server_url: str, roles: list[str]) -> None:
                 url = make_url(server_url).set(database=name).render_as_string(False)
                 pg.execute(url, f"REASSIGN OWNED BY {role} TO postgres")
         pg.execute(server_url, f"DROP ROLE {role}")
+
+
+def test_check_runs_the_shadow_under_the_manifests_statement_timeout(
+    project: Project, server_url: str
+) -> None:
+    """A role with a statement_timeout of its own (as managed servers set) migrates with the
+    manifest's (none here), and its shadow builds must too: check passes where up passes."""
+    role = f"stt_{uuid.uuid4().hex[:8]}"
+    name = make_url(project.database_url).database
+    pg.execute(server_url, f"CREATE ROLE {role} LOGIN CREATEDB")
+    pg.execute(server_url, f"ALTER ROLE {role} SET statement_timeout = '1s'")
+    pg.execute(server_url, f'ALTER DATABASE "{name}" OWNER TO {role}')
+    pg.execute(project.database_url, f"ALTER SCHEMA public OWNER TO {role}")
+    url = make_url(project.database_url).set(username=role).render_as_string(False)
+    project.write_revision("agents", "5700e0000001", "op.execute('SELECT pg_sleep(1.2)')")
+    try:
+        up = project.migrate("up", env={"DATABASE_URL": url})
+        assert up.code == 0, up.err
+        checked = project.migrate("check", env={"DATABASE_URL": url})
+        assert (checked.code, checked.out) == (0, "All checks passed.\n"), checked.err
+    finally:
+        drop_roles(server_url, [role])

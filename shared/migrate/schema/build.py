@@ -211,9 +211,10 @@ async def on_shadow(
     stairway, made on the first run), then `then(connection, built)` on it."""
     from shared.migrate.database import recorder
     from shared.migrate.database.session import Session, with_session
-    from shared.migrate.schema.shadow import SETTINGS, Shadow, in_shadow
+    from shared.migrate.schema.shadow import Shadow, in_shadow, session_settings
 
     settings = graph.manifest.settings
+    session = session_settings(settings)
     base = graph.ancestors(targets) - graph.descendants(stairway)
     template = _template_of(graph, base, server.user or "") if base else None
     tables_sql = recorder.create_tables(settings, version=False, log=False, log_current=False)
@@ -228,7 +229,7 @@ async def on_shadow(
                     await session.conn.execute(tables_sql)
                     return await session.run_sync(lambda conn: build(conn, graph, base))
 
-                below = await with_session(shadow.url, command, first, settings=SETTINGS)
+                below = await with_session(shadow.url, command, first, settings=session)
                 await shadow.keep(below.created_by)
                 created_by, applied = below.created_by, base
 
@@ -240,6 +241,6 @@ async def on_shadow(
 
             return await session.run_sync(run)
 
-        return await with_session(shadow.url, command, second, settings=SETTINGS)
+        return await with_session(shadow.url, command, second, settings=session)
 
     return await in_shadow(server, command, work, template, keep=settings.shadow_templates)

@@ -34,6 +34,7 @@ from shared.db.url import DatabaseURL
 from shared.migrate.database.session import KEEP_ALIVE, lock_key
 from shared.migrate.database.translate import database_errors
 from shared.migrate.errors import DatabaseError
+from shared.migrate.manifest import Settings, pg_duration
 
 if TYPE_CHECKING:
     import asyncpg
@@ -43,8 +44,21 @@ PREFIX = "migrate_shadow_"
 TEMPLATE_PREFIX = "migrate_template_"
 TEMPLATE_FORMAT = 1
 TEMPLATE_MIN_AGE = 60.0  # seconds: no older clone of it can still be starting
-# a shadow is thrown away: it needs no durable commits (no WAL flush per revision)
-SETTINGS = {**KEEP_ALIVE, "synchronous_commit": "off"}
+
+
+def session_settings(settings: Settings) -> dict[str, str]:
+    """A shadow session's settings. It is thrown away: no durable commits (no WAL flush per
+    revision). Its revisions run under the manifest's statement_timeout, as `up` runs them,
+    never under a role's or server's own (check would fail where the deploy passes), and
+    with no lock_timeout: nothing else uses a shadow."""
+    return {
+        **KEEP_ALIVE,
+        "synchronous_commit": "off",
+        "statement_timeout": pg_duration(settings.statement_timeout),
+        "lock_timeout": "0",
+    }
+
+
 OWNER = "migrate shadow "  # + the database's name: the application name of its owner session
 OWNER_LOCK = 0x6D736864  # "mshd": the first half of the advisory lock key its owner holds
 
