@@ -335,7 +335,10 @@ def test_revision_expressions(project: Project) -> None:
         ("nope@head", "unknown module or branch 'nope'"),
         ("zzzz", "unknown revision 'zzzz'"),
         ("-1", "goes down; use `migrate down --revision -1`"),
+        ("users@-1", "goes down; use `migrate down --revision users@-1`"),  # keeps the module
         ("a; DROP TABLE users", "is not a revision"),
+        ("", "error: --revision is empty; give a revision"),  # an unset $REV
+        (" ", "error: --revision is empty; give a revision"),
     ):
         result = project.migrate("up", "-r", bad)
         assert result.code == 2 and message in result.err, (bad, result.err)

@@ -206,6 +206,13 @@ def test_a_timeout_postgresql_cannot_take_is_refused_before_connecting(project: 
         assert result.err.splitlines() == [
             f"error: {flag} '700h' is longer than PostgreSQL takes; {largest}"
         ]
+        # PostgreSQL reads less than a millisecond as 0, which means no limit at all
+        too_short = project.migrate("up", flag, "0.4ms")
+        assert (too_short.code, too_short.err) == (
+            2,
+            f"error: {flag} '0.4ms' is shorter than PostgreSQL takes (1ms, whole "
+            "milliseconds); give at least 1ms, or 0 for no limit\n",
+        )
     assert pg.version_rows(project.database_url) == set()
 
     manifest = project.root / "migrations.yaml"

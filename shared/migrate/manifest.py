@@ -364,6 +364,11 @@ def parse_timeout(value: object, key: str) -> float:
     """A duration for one of PostgreSQL's timeouts (`--lock-timeout`, `lock_timeout`, ...),
     which take at most INT_MAX milliseconds."""
     seconds = parse_duration(value, key)
+    if seconds > 0 and round(seconds * 1000) == 0:  # PostgreSQL would read it as 0: no limit
+        raise ConfigError(
+            f"{key} '{shown(value)}' is shorter than PostgreSQL takes (1ms, whole milliseconds); "
+            "give at least 1ms, or 0 for no limit"
+        )
     if round(seconds * 1000) > PG_TIMEOUT_MAX_MS:
         raise ConfigError(
             f"{key} '{shown(value)}' is longer than PostgreSQL takes; the largest is "

@@ -25,7 +25,8 @@ def up_targets(
     if relative:
         if relative.group(1) == "-":
             raise RevisionError(
-                f"'{shown(expression)}' goes down; use `migrate down --revision {shown(text)}`"
+                f"'{shown(expression)}' goes down; use `migrate down --revision "
+                f"{shown(expression.strip())}`"
             )
         module = module or _only_module(graph, applied)
         pending = [r for r in graph.ordered(graph.members.get(module.name, [])) if r not in applied]

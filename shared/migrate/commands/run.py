@@ -92,6 +92,7 @@ def up(
     module = manifest.module(branch) if branch else None
     scope = manifest.dependency_closure(module.name) if module else list(manifest.modules)
     target.refuse_owned_schemas(scope)
+    _refuse_blank(revision)
     if revision is None:  # every head, or the module's, never two; what a head needs comes
         # from its revisions' ancestry, whatever heads the modules it depends on have
         wanted = [module] if module else list(manifest.modules)
@@ -122,6 +123,15 @@ def up(
     return _migrating(target, "up", options, work, lock=not options.plan, modules=scope, also=graph)
 
 
+def _refuse_blank(revision: str | None) -> None:
+    """`-r ""` (a deploy script's unset variable) names no revision: never read as "all"."""
+    if revision is not None and not revision.strip():
+        raise ConfigError(
+            "--revision is empty; give a revision (an id or prefix, X@head, heads, base, +1, "
+            "-1), or leave the option out"
+        )
+
+
 def down(
     target: Target,
     branch: str | None = None,
@@ -135,6 +145,7 @@ def down(
     databases only ordered the runs, and stays)."""
     manifest = target.manifest
     graph = target.graph()
+    _refuse_blank(revision)
     named = branch or (revision.partition("@")[0] if revision and "@" in revision else None)
     named = named or _module_of(graph, revision)
     scope = _down_scope(manifest, named)
