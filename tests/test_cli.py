@@ -116,6 +116,18 @@ def test_json_documents_carry_a_version(project: Project) -> None:
     assert [s["module"] for s in again["steps"]] == ["billing"]
 
 
+def test_a_reader_that_goes_away_ends_every_command_with_141(project: Project) -> None:
+    """`migrate ... | head`: the shell's answer for a closed pipe, never 1 ("failed"), and
+    nothing on stderr, whether a command's result, a listing or help was being written."""
+    assert project.migrate("up").code == 0
+    for argv in (["status"], ["history", "-v"], ["heads"], ["--help"], ["status", "--help"]):
+        process = project.spawn(*argv)
+        assert process.stdout is not None
+        process.stdout.close()  # gone before the process (still starting) writes anything
+        _, err = process.communicate(timeout=60)
+        assert (process.returncode, err) == (141, ""), argv
+
+
 def test_history_marks_applied_heads_and_merges(project: Project) -> None:
     assert project.migrate("up", "--branch", "users").code == 0
     lines = project.migrate("history").out.splitlines()

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from typer.core import TyperGroup
@@ -43,6 +43,20 @@ class WholeDescriptions(TyperGroup):
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
+
+    # the reader of the output went away (`| head`) while help or a command's result was
+    # written: 141 as for any command (Click's own handling exits 1, "the operation failed")
+    def make_context(self, *args: Any, **kwargs: Any) -> Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError:
+            raise _reader_gone() from None
+
+    def invoke(self, ctx: Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise _reader_gone() from None
 
 
 app = typer.Typer(
@@ -262,9 +276,8 @@ def _errors() -> Iterator[None]:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         raise typer.Exit(130) from None
-    except BrokenPipeError:  # the reader of our output went away (`| head`): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise typer.Exit(141) from None
+    except BrokenPipeError:
+        raise _reader_gone() from None
     except Exception as exc:  # a bug of ours: still one line, the traceback behind --debug
         if state.debug:
             traceback.print_exc()
@@ -275,6 +288,13 @@ def _errors() -> Iterator[None]:
             "for the traceback and report it"
         )
         raise typer.Exit(EXIT_FAILED) from None
+
+
+def _reader_gone() -> typer.Exit:
+    """The reader of our output went away (`| head`): stop quietly, with 141 as a shell
+    reports a process a closed pipe ended (and nothing left to flush into it at exit)."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return typer.Exit(141)
 
 
 def _refuse(message: str) -> None:
