@@ -330,6 +330,11 @@ STATIC = (
         (AUTOCOMMIT + "op.execute('CREATE TABLE IF NOT EXISTS t_nest2 (id bigint PRIMARY KEY)')",),
     ),
     Case(
+        "session-setting",
+        "op.execute('SET lock_timeout = 0')\nop.execute('SELECT 1')",
+        ("op.execute(\"SET LOCAL lock_timeout = '30s'\")\nop.execute('SELECT 1')",),
+    ),
+    Case(
         "ban-drop-database",
         "op.execute('DROP DATABASE IF EXISTS scratch')",
         ("op.execute('SELECT 1')",),

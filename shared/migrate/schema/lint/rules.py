@@ -262,6 +262,14 @@ RULES = _rules(
         ("transaction-nesting", "ban-uncommitted-transaction"),
     ),
     Rule(
+        "session-setting",
+        "error",
+        "SET (without LOCAL) or RESET in a revision outlives it: the session keeps it for "
+        "every later revision of the run (a lock_timeout of 0 lets them wait behind any lock)",
+        "SET LOCAL, which ends with the revision's transaction (the tool sets lock_timeout and "
+        "statement_timeout itself: --lock-timeout, --statement-timeout, the manifest)",
+    ),
+    Rule(
         "ban-alter-domain-with-add-constraint",
         "error",
         "ALTER DOMAIN ... ADD CONSTRAINT checks every column of that domain, in every table, "
@@ -927,9 +935,14 @@ def _drop_database(statement: Statement, node: Any, ctx: Context) -> Iterator[Hi
 
 
 def _set(statement: Statement, node: Any, ctx: Context) -> Iterator[Hit]:
+    from pglast.enums.parsenodes import VariableSetKind as K
+
     if node.name == "lock_timeout":
         ctx.revision_sets_timeout = True
-    return iter(())
+    if node.kind in (K.VAR_RESET, K.VAR_RESET_ALL):
+        yield Hit("session-setting", statement, f"resets {node.name or 'every setting'}")
+    elif node.kind != K.VAR_SET_MULTI and not node.is_local:  # MULTI: SET TRANSACTION ...
+        yield Hit("session-setting", statement, f"sets {node.name} for the session")
 
 
 def _transaction(statement: Statement, node: Any, ctx: Context) -> Iterator[Hit]:
