@@ -480,3 +480,26 @@ def test_a_revision_that_fails_on_the_shadow_is_a_finding(project: Project) -> N
     assert "cannot run inside a transaction block" in failed["detail"]
     text = project.migrate("lint")
     assert text.code == 1 and "Traceback" not in text.out + text.err
+
+
+def test_a_rewrite_after_a_lock_the_revision_took_names_the_strongest(project: Project) -> None:
+    """An index rebuilt inside ALTER ... TYPE takes SHARE on a table the transaction already
+    holds ACCESS EXCLUSIVE on (from the statement before): the statement runs under that."""
+    project.write_revision(
+        "users",
+        "10c50000e001",
+        "op.execute('CREATE TABLE t_two (id bigint PRIMARY KEY, code varchar(10), n int)')\n"
+        "op.execute('CREATE INDEX ix_t_two_n ON t_two (n)')",
+    )
+    assert project.migrate("up").code == 0
+    project.write_revision(
+        "users",
+        "10c50000e002",
+        "op.alter_column('t_two', 'code', type_=sa.String(20), existing_type=sa.String(10))\n"
+        "op.alter_column('t_two', 'n', type_=sa.BigInteger(), existing_type=sa.Integer())",
+    )
+    report = lint_json(project)
+    [rewrite] = [f for f in report["findings"] if f["rule"] == "changing-column-type"]
+    assert "statement 2 " in rewrite["detail"]
+    assert "measured: holds ACCESS EXCLUSIVE on t_two, rewrites t_two" in rewrite["detail"]
+    assert rewrite["locks"] == [{"relation": "t_two", "mode": "ACCESS EXCLUSIVE"}]

@@ -155,9 +155,11 @@ class _Observer:
             for oid, r in after.items()
             if oid in existing and oid in relations and r.scans > relations[oid].scans
         ]
-        # a table it rewrote or scanned under a lock an earlier statement took: that lock
-        earlier = _strongest((o, m) for o, m in held if o in set(tables) | set(scans))
-        taken = {**earlier, **taken}
+        # a table it locked again, rewrote or scanned under a stronger lock an earlier
+        # statement took: that lock is the one it ran under (an index rebuilt inside an
+        # ALTER ... TYPE takes SHARE on a table the transaction holds ACCESS EXCLUSIVE on)
+        touched = set(taken) | set(tables) | set(scans)
+        taken = _strongest([*((o, m) for o, m in held if o in touched), *taken.items()])
         self.samples.append(
             Sample(
                 self.revision,
