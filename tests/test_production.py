@@ -215,7 +215,7 @@ def test_sigterm_rolls_back_the_revision_and_frees_the_lock(project: Project) ->
     err = terminated_while(project, "pg_sleep")
     assert err.strip() == (
         "error: terminated (SIGTERM); revision 5197e0000001 of module 'users' was rolled back; "
-        "nothing of this run was committed before it"
+        "no earlier revision of this run was committed"
     )
     assert "half_done" not in pg.tables(project.database_url)
     assert "5197e0000001" not in pg.version_rows(project.database_url)
@@ -830,6 +830,7 @@ def test_sigterm_after_an_autocommit_block_says_what_stays_committed(project: Pr
         "statements before it and in it are committed, while the version table does not "
         "claim the revision"
     ) in err
+    assert err.strip().endswith("no earlier revision of this run was committed")
     assert {"before_block", "in_block"} <= pg.tables(project.database_url)
     assert "b10c00000001" not in pg.version_rows(project.database_url)
 
@@ -851,7 +852,7 @@ def test_sigterm_during_commit_says_what_the_database_did(project: Project) -> N
     # the database is asked, once the session has ended, whether the COMMIT went through
     assert (
         "terminated (SIGTERM); revision c0aa17000002 of module 'users' was rolled back; "
-        "1 revision(s) of this run are committed before it"
+        "1 earlier revision(s) of this run are committed"
     ) in err
     assert "committed_slowly" not in pg.tables(project.database_url)
     assert "first" in pg.tables(project.database_url)

@@ -151,13 +151,18 @@ async def _interrupted(session: Session, executor: Executor) -> str:
     """What became of the revision in progress when the run was cancelled (SIGTERM)."""
     step, phase = executor.current, executor.phase
     count = len(executor.done)
-    before = (
-        f"{count} revision(s) of this run are committed"
-        if count
-        else "nothing of this run was committed"
-    )
     if step is None or phase is None:
-        return f"no revision was in progress; {before}"
+        done = (
+            f"{count} revision(s) of this run are committed" if count else "nothing was committed"
+        )
+        return f"no revision was in progress; {done}"
+    # what the revisions before the one in progress left: never "nothing of this run", which
+    # an autocommit_block() or a commit of the one in progress would contradict
+    before = (
+        f"{count} earlier revision(s) of this run are committed"
+        if count
+        else "no earlier revision of this run was committed"
+    )
     where = f"revision {step.revision} of module '{step.module}'"
     if phase == IN_BLOCK:
         return (
@@ -173,8 +178,8 @@ async def _interrupted(session: Session, executor: Executor) -> str:
                 f"`migrate status` shows it; {before}"
             )
         if outcome:
-            return f"{where} was committed just before; {before} before it"
-    return f"{where} was rolled back; {before} before it"
+            return f"{where} was committed just before; {before}"
+    return f"{where} was rolled back; {before}"
 
 
 async def _committed(session: Session, graph: RevisionGraph, step: Step) -> bool | None:
