@@ -192,14 +192,16 @@ def test_waiting_for_the_lock_is_said_every_few_seconds(project: Project) -> Non
         holder.wait(timeout=WATCHDOG)
 
 
-def terminated_while(project: Project, text: str) -> str:
-    """Run `migrate up`, SIGTERM it once its session runs a statement holding `text`; the
-    one-line error it printed (it must exit 143)."""
+def terminated_while(
+    project: Project, text: str, number: signal.Signals = signal.SIGTERM, code: int = 143
+) -> str:
+    """Run `migrate up`, SIGTERM it (or `number`) once its session runs a statement holding
+    `text`; the one-line error it printed (it must exit 143, or `code`)."""
     run = project.spawn("up")
     wait_for(lambda: running(project, "migrate up", text))
-    run.send_signal(signal.SIGTERM)
+    run.send_signal(number)
     out, err = run.communicate(timeout=WATCHDOG)
-    assert run.returncode == 143, (out, err)
+    assert run.returncode == code, (out, err)
     return err
 
 
@@ -789,6 +791,23 @@ def test_a_backend_terminated_while_waiting_for_the_lock_is_a_lost_connection(
     finally:
         holder.kill()
         holder.wait(timeout=WATCHDOG)
+
+
+@pytest.mark.deploy
+def test_ctrl_c_says_what_became_of_the_revision(project: Project) -> None:
+    assert project.migrate("up").code == 0
+    project.write_revision(
+        "users",
+        "c7c7e0000001",
+        "op.execute('CREATE TABLE half_done (id int)')\nop.execute('SELECT pg_sleep(10)')",
+    )
+    err = terminated_while(project, "pg_sleep", signal.SIGINT, 130)
+    assert err.strip() == (
+        "error: interrupted (Ctrl-C); revision c7c7e0000001 of module 'users' was rolled back; "
+        "no earlier revision of this run was committed"
+    )
+    assert "half_done" not in pg.tables(project.database_url)
+    assert "c7c7e0000001" not in pg.version_rows(project.database_url)
 
 
 @pytest.mark.deploy

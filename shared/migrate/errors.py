@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterable
 from difflib import get_close_matches
 
@@ -10,6 +11,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_LOCKED = 3
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
+EXIT_INTERRUPTED = 130  # 128 + SIGINT (Ctrl-C)
 
 QUOTE_LIMIT = 60
 
@@ -96,3 +98,13 @@ class LockTimeout(MigrateError):
 
 class Terminated(MigrateError):
     exit_code = EXIT_TERMINATED
+
+
+class Interrupted(MigrateError):
+    exit_code = EXIT_INTERRUPTED
+
+
+# the signals that cancel a run, which then ends with Terminated or Interrupted saying what
+# it left behind; the CLI adds SIGINT (a test session keeps Ctrl-C a KeyboardInterrupt,
+# which stops all of it)
+CANCELLING = [signal.SIGTERM]

@@ -1105,6 +1105,9 @@ def _app_for(argv: list[str]) -> typer.Typer:
 def main() -> None:
     import signal
 
+    from shared.migrate.errors import CANCELLING
+
+    CANCELLING.append(signal.SIGINT)  # Ctrl-C says what became of the revision, as SIGTERM
     try:
         _app_for(sys.argv[1:])(prog_name="migrate")
     finally:  # done: a SIGTERM now finds nothing to stop (and Python's exit would default it)

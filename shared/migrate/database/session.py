@@ -20,7 +20,7 @@ from shared.db.connect import connect, engine_over
 from shared.db.url import DatabaseURL
 from shared.migrate.database.holders import BLOCKING, LOCK_HOLDER, Holder, holders
 from shared.migrate.database.translate import database_errors, is_lost_connection, lost_connection
-from shared.migrate.errors import LockTimeout, Terminated
+from shared.migrate.errors import CANCELLING, Interrupted, LockTimeout, Terminated
 from shared.migrate.manifest import Settings, pg_duration
 
 if TYPE_CHECKING:
@@ -271,27 +271,29 @@ def run_async(main: Callable[[], Awaitable[T]]) -> T:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
-        terminated = False
+        received: list[signal.Signals] = []
 
-        def on_term() -> None:
-            nonlocal terminated
-            terminated = True
+        def on_signal(number: signal.Signals) -> None:
+            received.append(number)
             task.cancel()
 
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signal.SIGTERM, on_term)  # only in the main thread
+            for number in CANCELLING:  # only in the main thread
+                loop.add_signal_handler(number, on_signal, number)
         try:
             return await main()
         except asyncio.CancelledError as exc:
-            if terminated:  # what the work left behind, when it says (see runner.py)
+            if received:  # what the work left behind, when it says (see runner.py)
                 said = exc.args[0] if exc.args and isinstance(exc.args[0], str) else None
-                raise Terminated(
-                    f"terminated (SIGTERM); {said or 'nothing was changed in the database'}"
-                ) from None
+                said = said or "nothing was changed in the database"
+                if received[0] == signal.SIGINT:
+                    raise Interrupted(f"interrupted (Ctrl-C); {said}") from None
+                raise Terminated(f"terminated (SIGTERM); {said}") from None
             raise
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(signal.SIGTERM)
+                for number in CANCELLING:  # SIGINT: back to KeyboardInterrupt
+                    loop.remove_signal_handler(number)
                 signal.signal(signal.SIGTERM, previous)
 
     return asyncio.run(guarded())
