@@ -333,6 +333,9 @@ def test_a_long_blocker_fails_clearly(project: Project) -> None:
         assert holders.SECRET not in result.err + result.out
         assert "fix the file" not in line
         assert "z" not in pg.columns(project.database_url, "users")
+        # stdout: each attempt a line, ended by what became of it
+        attempt = "Applying users 10c500000002 by hand..."
+        assert result.out.splitlines()[-2:] == [f"{attempt} lock timeout", f"{attempt} FAILED"]
 
 
 # ---- a way out after a mistake ---------------------------------------------------------------

@@ -155,7 +155,11 @@ class LineProgress(Progress):
     def retrying(
         self, step: Step, attempt: int, retries: int, delay: float, blockers: list[Holder]
     ) -> None:
+        if self.open:  # each attempt a line of its own, ended by what became of it
+            sys.stdout.write(" lock timeout\n")
+            self.open = False
         self._err(_retry(step, attempt, retries, delay, blockers))
+        self.started(step, 0, 0)
 
     def close(self) -> None:
         if self.open:  # the revision did not commit
