@@ -984,3 +984,22 @@ def test_check_runs_the_shadow_under_the_manifests_statement_timeout(
         assert (checked.code, checked.out) == (0, "All checks passed.\n"), checked.err
     finally:
         drop_roles(server_url, [role])
+
+
+def test_a_revision_that_fails_only_on_the_shadow_is_said_to(project: Project) -> None:
+    """check builds what the database applied on a shadow: a failure there changed nothing in
+    the database being migrated, and its message must not read like a deploy's."""
+    project.write_revision(
+        "users",
+        "5ad0e0000001",
+        "op.execute(\"DO $$ BEGIN IF current_database() LIKE 'migrate_%' THEN "
+        "RAISE EXCEPTION 'only on a shadow'; END IF; END $$\")",
+    )
+    assert project.migrate("up").code == 0
+    checked = project.migrate("check")
+    assert checked.code == 1
+    assert checked.err.strip() == (
+        "error: module 'users' revision 5ad0e0000001 (services/users/migrations/"
+        "5ad0e0000001_by_hand.py) fails on a shadow database: only on a shadow; nothing was "
+        "changed in the database being migrated; fix the file"
+    )

@@ -243,4 +243,11 @@ async def on_shadow(
 
         return await with_session(shadow.url, command, second, settings=session)
 
-    return await in_shadow(server, command, work, template, keep=settings.shadow_templates)
+    try:
+        return await in_shadow(server, command, work, template, keep=settings.shadow_templates)
+    except RevisionFailed as exc:  # said as for a deploy ("... are committed"): it was not one
+        exc.args = (
+            f"{exc.where} fails on a shadow database: {exc.reason}; nothing was changed in the "
+            "database being migrated; fix the file",
+        )
+        raise
