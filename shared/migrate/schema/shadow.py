@@ -59,6 +59,9 @@ def session_settings(settings: Settings) -> dict[str, str]:
     }
 
 
+# the owner's and the trimmer's own statements (CREATE DATABASE from a template, DROP ...
+# WITH (FORCE)) take what they take: never a role's or server's timeouts
+OWNER_SETTINGS = {**KEEP_ALIVE, "statement_timeout": "0", "lock_timeout": "0"}
 OWNER = "migrate shadow "  # + the database's name: the application name of its owner session
 OWNER_LOCK = 0x6D736864  # "mshd": the first half of the advisory lock key its owner holds
 
@@ -139,7 +142,7 @@ async def _owner(server: DatabaseURL) -> tuple[asyncpg.Connection, str]:
     database exists (so no sweep sees the one without the other) until it ends."""
     while True:
         name = f"{PREFIX}{os.getpid()}_{uuid.uuid4().hex[:8]}"
-        owner = await connect(server, application_name=OWNER + name, settings=KEEP_ALIVE)
+        owner = await connect(server, application_name=OWNER + name, settings=OWNER_SETTINGS)
         try:
             key = lock_key(name)
             if await owner.fetchval("SELECT pg_try_advisory_lock($1, $2)", OWNER_LOCK, key):
@@ -274,7 +277,9 @@ async def _drop(server: DatabaseURL, name: str) -> None:
     import asyncpg
 
     try:
-        conn = await connect(server, application_name="migrate template trim", settings=KEEP_ALIVE)
+        conn = await connect(
+            server, application_name="migrate template trim", settings=OWNER_SETTINGS
+        )
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
         return
     try:
