@@ -47,6 +47,20 @@ def copy_over(source: Path, target: Path) -> None:
     subprocess.run(["cp", "-p", str(source), str(target)], check=True, timeout=30)
 
 
+def up_runs_the_file_as_it_is(
+    project: Project, path: Path, revision: str, made: str, not_made: str
+) -> None:
+    """`up` applies the revision as its file says now (the table `made`, not `not_made`) and
+    logs that file's checksum."""
+    up = project.migrate("up")
+    assert up.code == 0, up.err
+    tables = pg.tables(project.database_url)
+    assert made in tables and not_made not in tables
+    log = json.loads(project.migrate("log", "--json").out)["entries"]
+    [entry] = [e for e in log if e["revision"] == revision]
+    assert entry["checksum"] == checksum_of(path)
+
+
 def test_an_applied_revision_edited_behind_the_cache_is_refused(project: Project) -> None:
     applied = project.write_revision("users", "cac4e0000001", "op.execute('SELECT 1')")
     original = project.root / "original.py"
@@ -82,13 +96,7 @@ def test_a_pending_revision_replaced_with_cp_p_is_logged_as_it_ran(
     assert project.migrate("status").code == 0  # reads (and caches) the index
 
     copy_over(replacement, pending)
-    up = project.migrate("up")
-    assert up.code == 0, up.err
-    tables = pg.tables(project.database_url)
-    assert "cp_two" in tables and "cp_one" not in tables
-    log = json.loads(project.migrate("log", "--json").out)["entries"]
-    [entry] = [e for e in log if e["revision"] == "cac4e0000002"]
-    assert entry["checksum"] == checksum_of(pending)
+    up_runs_the_file_as_it_is(project, pending, "cac4e0000002", "cp_two", "cp_one")
 
     # a clean checkout of the same code, with no cache: nothing changed after it was applied
     shutil.rmtree(pending.parent / "__pycache__")
@@ -106,13 +114,7 @@ def test_a_revision_runs_as_its_file_is_never_as_its_bytecode_was(project: Proje
     time.sleep(SETTLE)
     py_compile.compile(str(pending), doraise=True)  # as `make install` or compileall does
     same_size_edit(pending, "pyc_one", "pyc_two")
-    up = project.migrate("up")
-    assert up.code == 0, up.err
-    tables = pg.tables(project.database_url)
-    assert "pyc_two" in tables and "pyc_one" not in tables
-    log = json.loads(project.migrate("log", "--json").out)["entries"]
-    [entry] = [e for e in log if e["revision"] == "cac4e0000003"]
-    assert entry["checksum"] == checksum_of(pending)
+    up_runs_the_file_as_it_is(project, pending, "cac4e0000003", "pyc_two", "pyc_one")
     down = project.migrate("down", "--branch", "billing")  # runs the file's downgrade too
     assert down.code == 0, down.err
 

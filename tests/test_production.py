@@ -206,7 +206,15 @@ def terminated_while(
 
 
 @pytest.mark.deploy
-def test_sigterm_rolls_back_the_revision_and_frees_the_lock(project: Project) -> None:
+@pytest.mark.parametrize(
+    ("number", "code", "said"),
+    [(signal.SIGTERM, 143, "terminated (SIGTERM)"), (signal.SIGINT, 130, "interrupted (Ctrl-C)")],
+    ids=["SIGTERM", "Ctrl-C"],
+)
+def test_a_signal_rolls_back_the_revision_and_frees_the_lock(
+    project: Project, number: signal.Signals, code: int, said: str
+) -> None:
+    """SIGTERM (a cancelled CI job, a rollout) and Ctrl-C: what became of the revision."""
     assert project.migrate("up").code == 0
     project.write_revision(
         "users",
@@ -214,9 +222,9 @@ def test_sigterm_rolls_back_the_revision_and_frees_the_lock(project: Project) ->
         "op.execute('CREATE TABLE half_done (id int)')\nop.execute('SELECT pg_sleep(10)')",
         "op.execute('DROP TABLE half_done')",
     )
-    err = terminated_while(project, "pg_sleep")
+    err = terminated_while(project, "pg_sleep", number, code)
     assert err.strip() == (
-        "error: terminated (SIGTERM); revision 5197e0000001 of module 'users' was rolled back; "
+        f"error: {said}; revision 5197e0000001 of module 'users' was rolled back; "
         "no earlier revision of this run was committed"
     )
     assert "half_done" not in pg.tables(project.database_url)
@@ -794,23 +802,6 @@ def test_a_backend_terminated_while_waiting_for_the_lock_is_a_lost_connection(
     finally:
         holder.kill()
         holder.wait(timeout=WATCHDOG)
-
-
-@pytest.mark.deploy
-def test_ctrl_c_says_what_became_of_the_revision(project: Project) -> None:
-    assert project.migrate("up").code == 0
-    project.write_revision(
-        "users",
-        "c7c7e0000001",
-        "op.execute('CREATE TABLE half_done (id int)')\nop.execute('SELECT pg_sleep(10)')",
-    )
-    err = terminated_while(project, "pg_sleep", signal.SIGINT, 130)
-    assert err.strip() == (
-        "error: interrupted (Ctrl-C); revision c7c7e0000001 of module 'users' was rolled back; "
-        "no earlier revision of this run was committed"
-    )
-    assert "half_done" not in pg.tables(project.database_url)
-    assert "c7c7e0000001" not in pg.version_rows(project.database_url)
 
 
 @pytest.mark.deploy
