@@ -565,29 +565,25 @@ def _several(databases: Mapping[str, str]) -> bool:
     return len(set(databases.values())) > 1
 
 
+def _where(p: Position) -> dict[str, Any]:
+    """The fields `current` and `status` both give a module in JSON, first."""
+    return {"module": _module(p), "branch": _branch(p), "current": _current(p)}
+
+
 def current(positions: list[Position], as_json: bool, databases: Mapping[str, str]) -> None:
     if as_json:
         show_json(
-            {
-                "modules": [
-                    {
-                        "module": _module(p),
-                        "branch": _branch(p),
-                        "current": _current(p),
-                        "database": databases.get(p.module),
-                    }
-                    for p in positions
-                ]
-            }
+            {"modules": [{**_where(p), "database": databases.get(p.module)} for p in positions]}
         )
         return
-    headers, rows = ["MODULE", "CURRENT"], [[p.module, _current(p) or "-"] for p in positions]
-    if _several(databases):
-        headers.append("DATABASE")
-        rows = [
-            [*row, databases.get(p.module, "-")] for row, p in zip(rows, positions, strict=True)
-        ]
-    show_table(headers, rows)
+    several = _several(databases)
+    show_table(
+        ["MODULE", "CURRENT", *(["DATABASE"] if several else [])],
+        [
+            [p.module, _current(p) or "-", *([databases.get(p.module, "-")] if several else [])]
+            for p in positions
+        ],
+    )
 
 
 def status(result: Status, as_json: bool) -> None:
@@ -597,9 +593,7 @@ def status(result: Status, as_json: bool) -> None:
             {
                 "modules": [
                     {
-                        "module": _module(p),
-                        "branch": _branch(p),
-                        "current": _current(p),
+                        **_where(p),
                         "head": _head(p),
                         "pending": p.pending,
                         "state": p.state,

@@ -31,10 +31,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.db.connect import connect
 from shared.db.url import DatabaseURL
-from shared.migrate.database.session import KEEP_ALIVE, lock_key
+from shared.migrate.database.session import lock_key
+from shared.migrate.database.session import session_settings as migrating_settings
 from shared.migrate.database.translate import database_errors
 from shared.migrate.errors import DatabaseError
-from shared.migrate.manifest import Settings, pg_duration
+from shared.migrate.manifest import Settings
 
 if TYPE_CHECKING:
     import asyncpg
@@ -51,17 +52,12 @@ def session_settings(settings: Settings) -> dict[str, str]:
     revision). Its revisions run under the manifest's statement_timeout, as `up` runs them,
     never under a role's or server's own (check would fail where the deploy passes), and
     with no lock_timeout: nothing else uses a shadow."""
-    return {
-        **KEEP_ALIVE,
-        "synchronous_commit": "off",
-        "statement_timeout": pg_duration(settings.statement_timeout),
-        "lock_timeout": "0",
-    }
+    return migrating_settings(0, settings.statement_timeout, {"synchronous_commit": "off"})
 
 
 # the owner's and the trimmer's own statements (CREATE DATABASE from a template, DROP ...
 # WITH (FORCE)) take what they take: never a role's or server's timeouts
-OWNER_SETTINGS = {**KEEP_ALIVE, "statement_timeout": "0", "lock_timeout": "0"}
+OWNER_SETTINGS = migrating_settings(0, 0)
 OWNER = "migrate shadow "  # + the database's name: the application name of its owner session
 OWNER_LOCK = 0x6D736864  # "mshd": the first half of the advisory lock key its owner holds
 
