@@ -1107,7 +1107,8 @@ def main() -> None:
 
     from shared.migrate.errors import CANCELLING
 
-    CANCELLING.append(signal.SIGINT)  # Ctrl-C says what became of the revision, as SIGTERM
+    if signal.SIGINT not in CANCELLING:  # Ctrl-C says what became of the revision, as SIGTERM
+        CANCELLING.append(signal.SIGINT)
     try:
         _app_for(sys.argv[1:])(prog_name="migrate")
     finally:  # done: a SIGTERM now finds nothing to stop (and Python's exit would default it)
